@@ -1,0 +1,35 @@
+"""GradInit for Hugging Face: learn per-tensor initial scales so Post-LN Transformers train without warmup."""
+
+from .arguments import GradInitArguments
+from .gradinit import GradInitError, GradInitSearch, gradinit, is_gradinit_initialized, model_loss, split_batch
+from .parameters import select_scaled_tensors
+from .result import GradInitResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradInitArguments",
+    "GradInitConfig",
+    "GradInitError",
+    "GradInitResult",
+    "GradInitSearch",
+    "GradInitTrainer",
+    "gradinit",
+    "is_gradinit_initialized",
+    "model_loss",
+    "select_scaled_tensors",
+    "split_batch",
+]
+
+
+def __getattr__(name):
+    # The Trainer side pulls in transformers' Trainer stack; the algorithm alone needs only torch.
+    if name == "GradInitConfig":
+        from .config import GradInitConfig
+
+        return GradInitConfig
+    if name == "GradInitTrainer":
+        from .trainer import GradInitTrainer
+
+        return GradInitTrainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,377 @@
+r"""GradInit (Zhu et al., 2021, arXiv:2102.08098, section 3) in plain torch.
+
+The paper's names, used throughout:
+
+    θ⁰     the initial weights; each scaled tensor becomes θ_i = α_i·θ_i⁰
+    α      one scalar per scaled tensor, kept in [α_min, α_max] of its group
+    S̃, S   two overlapping parts of one batch: S̃ its first 2/3 rows, S its last 2/3
+    g      ∇_θ L(θ; S̃), the gradient the target optimizer would take its first step on
+    η      learning rate of that simulated first step
+    γ      bound on ‖g‖ (L1 norm for Adam, L2 for SGD)
+
+Each iteration (Algorithm 1 of the paper):
+
+    if ‖g‖ > γ:   step α to lower ‖g‖                                   (constraint step)
+    else:         θ' = θ − η·A[g],  A[g] = sign(g) (Adam) or g (SGD)
+                  step α to lower L(θ'; S) / η                           (objective step)
+
+with the chain rule dF/dα_i = ⟨∂F/∂θ_i, θ_i⁰⟩, and a bias-corrected Adam on α whose moments are kept apart for
+the two kinds of step.
+
+Cost. sign(g) has zero derivative, so the exact α-gradient of the Adam objective is ⟨∇L(θ'; S), θ_i⁰⟩/η: two
+first-order passes and no graph of g. A second-order graph is built only where the exact gradient needs one: the
+constraint step (d‖g‖/dθ = H·∂‖g‖/∂g) and the SGD objective (θ' depends on θ through g, giving the −η·H·g term).
+Whether an iteration will be a constraint step is only known after g is computed, so the graph is built when the
+previous ‖g‖ was near γ or above (`_GRAPH_MARGIN`); a wrong guess costs one recomputation of g, counted in
+`graph_rebuilds`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .arguments import GradInitArguments
+from .parameters import BIAS, NORM, select_scaled_tensors, trainable_parameters
+from .result import GradInitResult
+from .search_mode import double_backward_attention, search_mode
+
+logger = logging.getLogger(__name__)
+
+LossFn = Callable[[nn.Module, Mapping[str, Any]], torch.Tensor]
+
+# Build g's second-order graph up front when the previous ‖g‖ exceeded this fraction of γ: near the bound the
+# search alternates between the two kinds of step, and building a graph that goes unused is cheaper than
+# recomputing g.
+_GRAPH_MARGIN = 0.9
+_ADAM_EPS = 1e-8
+
+
+class GradInitError(RuntimeError):
+    """The search diverged; the model holds its original weights again."""
+
+
+def model_loss(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
+    """The Hugging Face convention: `model(**batch).loss`."""
+    outputs = model(**batch)
+    loss = getattr(outputs, "loss", None)
+    if loss is None and isinstance(outputs, Mapping):
+        loss = outputs.get("loss")
+    if loss is None and isinstance(outputs, (tuple, list)) and outputs and torch.is_tensor(outputs[0]):
+        loss = outputs[0]
+    if loss is None:
+        raise ValueError(
+            "model(**batch) returned no loss: put `labels` in the batches, or pass loss_fn(model, batch) to gradinit()."
+        )
+    return loss
+
+
+def split_batch(batch: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(S̃, S): the first and the last ⌈2n/3⌉ rows of every tensor whose first dimension is the batch size n."""
+    sizes = [v.shape[0] for v in batch.values() if torch.is_tensor(v) and v.dim() > 0]
+    if not sizes:
+        raise ValueError(f"A GradInit batch needs at least one tensor with a batch dimension; got keys {list(batch)}.")
+    n = sizes[0]
+    k = -(-2 * n // 3)
+
+    def rows(sl: slice) -> dict[str, Any]:
+        return {key: v[sl] if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == n else v for key, v in batch.items()}
+
+    return rows(slice(0, k)), rows(slice(n - k, n))
+
+
+class _Moments:
+    """Adam state of α for one kind of step."""
+
+    def __init__(self, n: int):
+        self.step = 0
+        self.exp_avg = torch.zeros(n, dtype=torch.float64)
+        self.exp_avg_sq = torch.zeros(n, dtype=torch.float64)
+
+
+class _LossModule(nn.Module):
+    """Lets `torch.func.functional_call` run `loss_fn(model, batch)` on substituted weights θ'."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch):
+        return self.loss_fn(self.model, batch)
+
+
+class GradInitSearch:
+    """The state of one search: θ⁰, α, the two Adam moment sets, and one `step()` per batch.
+
+    The model must already be in search mode (see `search_mode`); `gradinit()` takes care of that.
+
+    `reduce` (optional) averages tensors across data-parallel processes in place; it is applied to g before its
+    norm is taken, and to the α-gradient before the update, so that every process takes the same step.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        args: GradInitArguments,
+        loss_fn: LossFn = model_loss,
+        reduce: Callable[[list[torch.Tensor]], None] | None = None,
+    ):
+        self.model, self.args, self.loss_fn, self.reduce = model, args, loss_fn, reduce
+        named = trainable_parameters(model)
+        self.names = [n for n, _ in named]
+        self.params = [p for _, p in named]
+        self.scaled = select_scaled_tensors(model)
+        if not self.scaled:
+            raise ValueError(
+                f"{type(model).__name__} has no trainable, non-zero LayerNorm, Linear or Embedding tensor to scale."
+            )
+        self.scaled_params = [t.param for t in self.scaled]
+        index = {id(p): i for i, p in enumerate(self.params)}
+        self.scaled_index = [index[id(p)] for p in self.scaled_params]
+        # θ⁰ of every trainable tensor: the scaled ones are rebuilt from it as α·θ⁰, the others are put back to it
+        # after the simulated step, and all of them are restored from it if the search fails.
+        self.theta0 = [p.detach().clone() for p in self.params]
+
+        groups = [t.group for t in self.scaled]
+        ln_lr = args.gradinit_ln_lr if args.gradinit_ln_lr is not None else args.gradinit_lr
+        as_vector = lambda values: torch.tensor(values, dtype=torch.float64)  # noqa: E731
+        self.alpha = torch.ones(len(groups), dtype=torch.float64)
+        self.alpha_min = as_vector([0.0 if g == BIAS else args.gradinit_min_scale for g in groups])
+        self.alpha_max = as_vector([args.gradinit_max_scale if g == NORM else math.inf for g in groups])
+        self.lr = as_vector([ln_lr if g == NORM else args.gradinit_lr for g in groups])
+        self.moments = {"objective": _Moments(len(groups)), "constraint": _Moments(len(groups))}
+        self.expect_constraint = True  # ‖g‖ is unknown before the first iteration: assume it is large
+        self.graph_rebuilds = 0
+
+    # -- one iteration -------------------------------------------------------------------------------------
+
+    def step(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        """One GradInit iteration on `batch`; returns its record (loss, grad_norm, constraint, objective)."""
+        s_tilde, s = split_batch(batch)
+        gamma, eta = self.args.gradinit_gamma, self.args.gradinit_eta
+        build_graph = self.args.gradinit_alg == "sgd" or self.expect_constraint
+
+        loss, g = self._gradient(s_tilde, create_graph=build_graph)
+        g_norm = self._norm(g)
+        record = {"loss": loss.item(), "grad_norm": g_norm.item()}
+        if not (math.isfinite(record["loss"]) and math.isfinite(record["grad_norm"])):
+            raise GradInitError(
+                f"the loss is {record['loss']} and the gradient norm ‖g‖ is {record['grad_norm']}: the search "
+                "diverged. Try a smaller gradinit_lr, a smaller gradinit_eta or a larger gradinit_gamma, and check "
+                "the batches for empty or invalid labels."
+            )
+        record["constraint"] = record["grad_norm"] > gamma
+        self.expect_constraint = record["grad_norm"] > _GRAPH_MARGIN * gamma
+
+        if record["constraint"]:
+            if not build_graph:
+                self.graph_rebuilds += 1
+                loss, g = self._gradient(s_tilde, create_graph=True)
+                g_norm = self._norm(g)
+            d_alpha = self._alpha_gradient(g_norm)
+        elif self.args.gradinit_alg == "adam":
+            # sign(g) carries no derivative: drop g's graph before the second pass.
+            direction = [gi.detach().sign_() for gi in g]
+            del loss, g, g_norm
+            with torch.no_grad():
+                torch._foreach_add_(self.params, direction, alpha=-eta)  # θ' = θ − η·sign(g), in place
+            del direction
+            objective = self.loss_fn(self.model, s) / eta
+            d_alpha = self._alpha_gradient(objective)
+            record["objective"] = objective.item() * eta
+        else:
+            theta_prime = {f"model.{n}": p - eta * gi for n, p, gi in zip(self.names, self.params, g)}
+            objective = torch.func.functional_call(_LossModule(self.model, self.loss_fn), theta_prime, (s,)) / eta
+            d_alpha = self._alpha_gradient(objective)  # through θ' and g(θ): includes −η·H·g
+            record["objective"] = objective.item() * eta
+
+        self._update_alpha(d_alpha, "constraint" if record["constraint"] else "objective")
+        return record
+
+    def _gradient(self, batch: Mapping[str, Any], create_graph: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """L(θ; S̃) and g = ∇_θ L(θ; S̃) over every trainable tensor (zeros where a tensor is unused)."""
+        with double_backward_attention() if create_graph else contextlib.nullcontext():
+            loss = self.loss_fn(self.model, batch)
+            grads = torch.autograd.grad(loss, self.params, create_graph=create_graph, allow_unused=True)
+        g = [torch.zeros_like(p) if gi is None else gi for p, gi in zip(self.params, grads)]
+        if self.reduce is not None:
+            self.reduce(g)
+        return loss, g
+
+    def _norm(self, g: list[torch.Tensor]) -> torch.Tensor:
+        """‖g‖: L1 for Adam (its step is η·sign(g)), L2 for SGD."""
+        if self.args.gradinit_alg == "adam":
+            return torch.stack([gi.abs().sum() for gi in g]).sum()
+        return torch.stack([gi.square().sum() for gi in g]).sum().sqrt()
+
+    def _alpha_gradient(self, value: torch.Tensor) -> torch.Tensor:
+        """dF/dα_i = ⟨∂F/∂θ_i, θ_i⁰⟩ for every scaled tensor i, as a float64 CPU vector."""
+        grads = torch.autograd.grad(value, self.scaled_params, allow_unused=True)
+        dots = [
+            torch.zeros((), device=p.device) if gi is None else (gi * self.theta0[i]).sum()
+            for gi, p, i in zip(grads, self.scaled_params, self.scaled_index)
+        ]
+        d_alpha = torch.stack([d.float() for d in dots])
+        if self.reduce is not None:
+            self.reduce([d_alpha])
+        return d_alpha.double().cpu()
+
+    def _update_alpha(self, d_alpha: torch.Tensor, kind: str) -> None:
+        """Bias-corrected Adam on α, clamp to each group's bounds, then write θ = α·θ⁰."""
+        args = self.args
+        if args.gradinit_grad_clip > 0:
+            d_alpha = d_alpha.clamp(-args.gradinit_grad_clip, args.gradinit_grad_clip)
+        b1, b2 = args.gradinit_beta1, args.gradinit_beta2
+        m = self.moments[kind]
+        m.step += 1
+        m.exp_avg.mul_(b1).add_(d_alpha, alpha=1 - b1)
+        m.exp_avg_sq.mul_(b2).addcmul_(d_alpha, d_alpha, value=1 - b2)
+        denom = (m.exp_avg_sq / (1 - b2**m.step)).sqrt_().add_(_ADAM_EPS)
+        self.alpha -= self.lr * (m.exp_avg / (1 - b1**m.step)) / denom
+        self.alpha = torch.minimum(torch.maximum(self.alpha, self.alpha_min), self.alpha_max)
+        self.write_parameters()
+
+    # -- weights -------------------------------------------------------------------------------------------
+
+    def write_parameters(self) -> None:
+        """θ_i = α_i·θ_i⁰ for the scaled tensors, θ⁰ for every other trainable tensor."""
+        scale = [1.0] * len(self.params)
+        for i, a in zip(self.scaled_index, self.alpha.tolist()):
+            scale[i] = a
+        with torch.no_grad():
+            for p, t0, a in zip(self.params, self.theta0, scale):
+                p.copy_(t0 if a == 1.0 else t0 * a)
+
+    def restore(self) -> None:
+        """Put every trainable tensor back to θ⁰, exactly."""
+        with torch.no_grad():
+            for p, t0 in zip(self.params, self.theta0):
+                p.copy_(t0)
+
+    def result(self, history: list[dict[str, Any]]) -> GradInitResult:
+        with torch.no_grad():
+            final = [float(p.detach().float().norm()) for p in self.scaled_params]
+        names = [t.name for t in self.scaled]
+        return GradInitResult(
+            scales=dict(zip(names, self.alpha.tolist())),
+            groups={t.name: t.group for t in self.scaled},
+            init_norms={t.name: t.init_norm for t in self.scaled},
+            final_norms=dict(zip(names, final)),
+            history=history,
+            arguments=self.args.gradinit_dict(),
+            graph_rebuilds=self.graph_rebuilds,
+        )
+
+
+def _batches_forever(batches: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """Pass over `batches` again and again; a one-shot iterator ends when it runs out."""
+    while True:
+        count = 0
+        for batch in batches:
+            count += 1
+            yield batch
+        if count == 0 or iter(batches) is batches:
+            return
+
+
+def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def gradinit(
+    model: nn.Module,
+    batches: Iterable[Mapping[str, Any]],
+    args: GradInitArguments | None = None,
+    *,
+    loss_fn: LossFn | None = None,
+    callback: Callable[[dict[str, Any], GradInitSearch], None] | None = None,
+    reduce: Callable[[list[torch.Tensor]], None] | None = None,
+    progress_bar: bool = True,
+) -> GradInitResult:
+    """Run the GradInit scale search on `model` in place and return the scales found.
+
+    Args:
+        model: the model to initialise. Its weights are rescaled in place; afterwards it is back in its original
+            train/eval mode, dtype and attention implementation.
+        batches: an iterable of dicts of tensors that `model(**batch)` accepts and that give `.loss`. It is
+            passed over again while iterations remain (a one-shot iterator ends the search when it runs out).
+            Batches are moved to the model's device.
+        args: the `gradinit_*` arguments (a `GradInitArguments` or a `GradInitConfig`).
+        loss_fn: `loss_fn(model, batch) -> scalar loss`, for models that do not follow `model(**batch).loss`.
+        callback: called after every iteration with its record and the search state.
+        reduce: averages a list of tensors across data-parallel processes in place (see `GradInitSearch`).
+        progress_bar: show a tqdm bar.
+
+    Raises:
+        ValueError: before any work, for invalid arguments, a model with nothing to scale or no batches.
+        GradInitError: the loss or ‖g‖ became NaN or infinite; the original weights are restored. On any other
+            error or a KeyboardInterrupt the original weights are restored too before the error propagates.
+    """
+    args = GradInitArguments() if args is None else args
+    args.validate_gradinit_arguments()
+    loss_fn = model_loss if loss_fn is None else loss_fn
+    device = next(model.parameters()).device
+    stream = _batches_forever(batches)
+    first = next(stream, None)
+    if first is None:
+        raise ValueError("gradinit() got no batches: the dataset or iterable is empty.")
+    if not isinstance(first, Mapping):
+        raise ValueError(f"gradinit() needs batches that are dicts of tensors, got {type(first).__name__}.")
+
+    history: list[dict[str, Any]] = []
+    with search_mode(model):
+        search = GradInitSearch(model, args, loss_fn, reduce)
+        bar = tqdm(total=args.gradinit_iters, desc="GradInit", disable=not progress_bar)
+        try:
+            batch = first
+            for step in range(1, args.gradinit_iters + 1):
+                if batch is None:
+                    logger.warning("The batches ran out after %d GradInit iterations; the search stops there.", step - 1)
+                    break
+                try:
+                    record = {"step": step, **search.step(_to_device(batch, device))}
+                except GradInitError as e:
+                    raise GradInitError(
+                        f"GradInit stopped at iteration {step}: {e} The original weights were restored."
+                    ) from None
+                history.append(record)
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['loss']:.4g}", grad_norm=f"{record['grad_norm']:.4g}")
+                if callback is not None:
+                    callback(record, search)
+                batch = next(stream, None) if step < args.gradinit_iters else None
+        except BaseException as exc:
+            search.restore()
+            if not isinstance(exc, GradInitError):
+                logger.error("GradInit stopped (%s); the original weights were restored.", type(exc).__name__)
+            raise
+        finally:
+            bar.close()
+        result = search.result(history)
+    _record_initialization(model, result)
+    return result
+
+
+def _record_initialization(model: nn.Module, result: GradInitResult) -> None:
+    """Mark the model's config so that a trainer given it later (or its saved checkpoint) skips the search."""
+    config = getattr(model, "config", None)
+    if config is not None:
+        config.gradinit = {
+            "iterations": result.iterations,
+            "constraint_fraction": result.constraint_fraction,
+            **result.scale_summary(),
+            **result.arguments,
+        }
+
+
+def is_gradinit_initialized(model: nn.Module) -> bool:
+    """Whether `model` (or the checkpoint it was loaded from) already went through a GradInit search."""
+    return bool(getattr(getattr(model, "config", None), "gradinit", None))
