@@ -155,6 +155,16 @@ class GradInitSearch:
 
     def step(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         """One GradInit iteration on `batch`; returns its record (loss, grad_norm, constraint, objective)."""
+        record, d_alpha = self.alpha_gradient(batch)
+        self._update_alpha(d_alpha, "constraint" if record["constraint"] else "objective")
+        return record
+
+    def alpha_gradient(self, batch: Mapping[str, Any]) -> tuple[dict[str, Any], torch.Tensor]:
+        """The record of an iteration on `batch` and the α-gradient of its constraint or objective.
+
+        On the Adam objective path the weights are left at θ' = θ − η·sign(g); `write_parameters()`, which
+        `step()` calls through the α update, puts θ = α·θ⁰ back.
+        """
         s_tilde, s = split_batch(batch)
         gamma, eta = self.args.gradinit_gamma, self.args.gradinit_eta
         build_graph = self.args.gradinit_alg == "sgd" or self.expect_constraint
@@ -192,9 +202,7 @@ class GradInitSearch:
             objective = torch.func.functional_call(_LossModule(self.model, self.loss_fn), theta_prime, (s,)) / eta
             d_alpha = self._alpha_gradient(objective)  # through θ' and g(θ): includes −η·H·g
             record["objective"] = objective.item() * eta
-
-        self._update_alpha(d_alpha, "constraint" if record["constraint"] else "objective")
-        return record
+        return record, d_alpha
 
     def _gradient(self, batch: Mapping[str, Any], create_graph: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """L(θ; S̃) and g = ∇_θ L(θ; S̃) over every trainable tensor (zeros where a tensor is unused)."""

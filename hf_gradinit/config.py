@@ -1,0 +1,57 @@
+"""`GradInitConfig`: `Seq2SeqTrainingArguments` plus the `gradinit_*` arguments."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from transformers import Seq2SeqTrainingArguments
+
+from .arguments import GradInitArguments
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
+    r"""
+    Configuration class for [`GradInitTrainer`].
+
+    Every field of [`~transformers.Seq2SeqTrainingArguments`] plus the `gradinit_*` fields of
+    [`GradInitArguments`] (one definition, inherited), so it parses with
+    [`~transformers.HfArgumentParser`] from the command line or a JSON file like any training arguments.
+
+    Parameters that differ from [`~transformers.Seq2SeqTrainingArguments`]:
+        warmup_steps (`float`, *optional*, defaults to `0`):
+            Learning-rate warmup. GradInit exists to make warmup unnecessary, so it is off by default; a value you
+            set is kept.
+
+    GradInit parameters (see [`GradInitArguments`] for their full description):
+        gradinit (`bool`, defaults to `True`): run the scale search before training.
+        gradinit_alg (`str`, defaults to `"adam"`): simulated optimizer, `"adam"` or `"sgd"`.
+        gradinit_iters (`int`, defaults to `780`): number of search iterations.
+        gradinit_batch_size (`int` or `None`, defaults to `None`): per-device search batch size.
+        gradinit_lr (`float`, defaults to `1e-3`): learning rate of the scales.
+        gradinit_ln_lr (`float` or `None`, defaults to `None`): learning rate of LayerNorm-weight scales.
+        gradinit_beta1 (`float`, defaults to `0.9`), gradinit_beta2 (`float`, defaults to `0.999`): Adam betas of
+            the scales.
+        gradinit_eta (`float`, defaults to `1e-3`): η, learning rate of the simulated step.
+        gradinit_gamma (`float`, defaults to `1000.0`): γ, bound on the gradient norm.
+        gradinit_min_scale (`float`, defaults to `0.01`): lower bound of weight and LayerNorm scales.
+        gradinit_max_scale (`float`, defaults to `1.0`): upper bound of LayerNorm scales.
+        gradinit_grad_clip (`float`, defaults to `0.0`): clip of dL/dα, 0 = off.
+    """
+
+    warmup_steps: float = field(
+        default=0,
+        metadata={
+            "help": "Linear warmup over warmup_steps (a ratio of the total steps if < 1). Off by default: the "
+            "GradInit search replaces it."
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.validate_gradinit_arguments()
+        if self.gradinit and self.warmup_steps == 0:
+            logger.info("GradInit is on and learning-rate warmup is off (warmup_steps=0).")

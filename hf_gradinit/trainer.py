@@ -1,0 +1,161 @@
+"""`GradInitTrainer`: a `Seq2SeqTrainer` that runs the GradInit scale search before training."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from transformers import Seq2SeqTrainer, TrainerCallback
+from transformers.trainer_utils import set_seed
+
+from .arguments import GradInitArguments
+from .config import GradInitConfig
+from .gradinit import GradInitSearch, gradinit, is_gradinit_initialized
+from .result import GradInitResult
+
+logger = logging.getLogger(__name__)
+
+GRADINIT_DIR = "gradinit"
+
+
+class _KeepSearchLogs(TrainerCallback):
+    """`Trainer.train()` starts from a fresh `TrainerState`; put the search's log records back at its head."""
+
+    def __init__(self):
+        self.records: list[dict[str, Any]] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if self.records and not any("gradinit_loss" in r for r in state.log_history):
+            state.log_history[:0] = self.records
+
+
+class GradInitTrainer(Seq2SeqTrainer):
+    """A [`~transformers.Seq2SeqTrainer`] whose `train()` first runs the GradInit scale search.
+
+    The search draws its batches from the trainer's own train dataloader (collator, sampler and Accelerate
+    sharding apply, with `gradinit_batch_size` rows per device), uses the trainer's loss (label smoothing
+    included), and writes the initialized model and `scales.json` to `output_dir/gradinit/`. Training then
+    proceeds as usual; `GradInitConfig` turns warmup off by default.
+
+    The search is skipped when `args.gradinit` is False, when training resumes from a checkpoint, and when the
+    model was already initialized (its config records a search, e.g. a checkpoint saved after one).
+    """
+
+    def __init__(self, model=None, args: GradInitConfig | None = None, *pargs, **kwargs):
+        if args is None:
+            args = GradInitConfig(output_dir="trainer_output")
+        if not isinstance(args, GradInitArguments):
+            raise TypeError(
+                f"GradInitTrainer needs args=GradInitConfig(...), got {type(args).__name__}: it has no gradinit_* fields."
+            )
+        super().__init__(model, args, *pargs, **kwargs)
+        if self.args.gradinit and self.model_init is not None:
+            raise ValueError(
+                "GradInitTrainer does not support model_init with gradinit=True: train() would re-create the model "
+                "after the search. Pass model=... instead, or set gradinit=False."
+            )
+        self.gradinit_result: GradInitResult | None = None
+        self._search_logs = _KeepSearchLogs()
+        self.add_callback(self._search_logs)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, **kwargs):
+        if self.args.gradinit:
+            if resume_from_checkpoint:
+                logger.info("Resuming from a checkpoint: the GradInit search is skipped.")
+            elif is_gradinit_initialized(self.model):
+                logger.info("The model is already GradInit-initialized (config.gradinit): the search is skipped.")
+            else:
+                self.gradinit()
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
+
+    def gradinit(self) -> GradInitResult:
+        """Run the scale search on the training data, save `output_dir/gradinit/` and return the result."""
+        args = self.args
+        if self.train_dataset is None:
+            raise ValueError("GradInit needs a train_dataset: the scale search runs on the training data.")
+        if hasattr(self.train_dataset, "__len__") and len(self.train_dataset) == 0:
+            raise ValueError("train_dataset is empty: the GradInit scale search needs at least one example.")
+        set_seed(args.seed)
+        start, first_record = time.time(), len(self.state.log_history)
+        result = gradinit(
+            self.model,
+            self._gradinit_batches(),
+            args,
+            loss_fn=lambda model, batch: self.compute_loss(model, dict(batch)),
+            callback=self._gradinit_logger(),
+            progress_bar=not args.disable_tqdm and self.is_local_process_zero(),
+        )
+        self.log(
+            {
+                "gradinit_constraint_fraction": result.constraint_fraction,
+                "gradinit_graph_rebuilds": result.graph_rebuilds,
+                "gradinit_runtime": round(time.time() - start, 4),
+            }
+        )
+        self._search_logs.records = self.state.log_history[first_record:]
+        self.gradinit_result = result
+        if args.should_save:
+            self.save_gradinit(os.path.join(args.output_dir, GRADINIT_DIR))
+        return result
+
+    def save_gradinit(self, save_directory: str) -> None:
+        """Write the initialized model, its processing class and `scales.json` to `save_directory`."""
+        if self.gradinit_result is None:
+            raise ValueError("No GradInit result to save: run trainer.gradinit() first.")
+        self.accelerator.unwrap_model(self.model).save_pretrained(save_directory)
+        if self.processing_class is not None:
+            self.processing_class.save_pretrained(save_directory)
+        self.gradinit_result.save(save_directory)
+        logger.info("GradInit-initialized model and scales saved to %s", save_directory)
+
+    def _gradinit_batches(self) -> Iterator[dict[str, Any]]:
+        """Batches of the train dataloader at the search's batch size, epoch after epoch."""
+        saved = self._train_batch_size
+        if self.args.gradinit_batch_size is not None:
+            self._train_batch_size = self.args.gradinit_batch_size * max(1, self.args.n_gpu)
+        try:
+            dataloader = self.get_train_dataloader()
+        finally:
+            self._train_batch_size = saved
+        epoch = 0
+        while True:
+            if hasattr(dataloader, "set_epoch"):
+                dataloader.set_epoch(epoch)
+            count = 0
+            for batch in dataloader:
+                count += 1
+                yield self._prepare_inputs(batch)
+            if count == 0:
+                return
+            epoch += 1
+
+    def _gradinit_logger(self):
+        """A search callback that calls `self.log` with window averages every `logging_steps` iterations."""
+        iters = self.args.gradinit_iters
+        every = self.args.logging_steps
+        every = max(1, math.ceil(iters * every) if every < 1 else int(every))
+        window: list[dict[str, Any]] = []
+
+        def log(record: dict[str, Any], search: GradInitSearch) -> None:
+            window.append(record)
+            if record["step"] % every and record["step"] != iters:
+                return
+            alpha = search.alpha
+            self.log(
+                {
+                    "gradinit_iteration": record["step"],
+                    "gradinit_loss": sum(r["loss"] for r in window) / len(window),
+                    "gradinit_grad_norm": sum(r["grad_norm"] for r in window) / len(window),
+                    "gradinit_constraint_steps": sum(r["constraint"] for r in window),
+                    "gradinit_scale_min": alpha.min().item(),
+                    "gradinit_scale_mean": alpha.mean().item(),
+                    "gradinit_scale_max": alpha.max().item(),
+                }
+            )
+            window.clear()
+
+        return log
