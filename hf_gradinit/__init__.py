@@ -1,7 +1,7 @@
 """GradInit for Hugging Face: learn per-tensor initial scales so Post-LN Transformers train without warmup."""
 
 from .arguments import GradInitArguments
-from .gradinit import GradInitError, GradInitSearch, gradinit, is_gradinit_initialized, model_loss, split_batch
+from .search import GradInitError, GradInitSearch, gradinit, is_gradinit_initialized, model_loss, split_batch
 from .parameters import select_scaled_tensors
 from .result import GradInitResult
 

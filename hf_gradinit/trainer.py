@@ -14,7 +14,7 @@ from transformers.trainer_utils import set_seed
 
 from .arguments import GradInitArguments
 from .config import GradInitConfig
-from .gradinit import GradInitSearch, gradinit, is_gradinit_initialized
+from .search import GradInitSearch, gradinit, is_gradinit_initialized
 from .result import GradInitResult
 
 logger = logging.getLogger(__name__)
