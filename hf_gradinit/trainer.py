@@ -52,12 +52,14 @@ class GradInitTrainer(Seq2SeqTrainer):
             raise TypeError(
                 f"GradInitTrainer needs args=GradInitConfig(...), got {type(args).__name__}: it has no gradinit_* fields."
             )
-        super().__init__(model, args, *pargs, **kwargs)
-        if self.args.gradinit and self.model_init is not None:
+        # Positionally, model_init follows data_collator, train_dataset, eval_dataset and processing_class.
+        model_init = kwargs.get("model_init", pargs[4] if len(pargs) > 4 else None)
+        if args.gradinit and model_init is not None:
             raise ValueError(
                 "GradInitTrainer does not support model_init with gradinit=True: train() would re-create the model "
                 "after the search. Pass model=... instead, or set gradinit=False."
             )
+        super().__init__(model, args, *pargs, **kwargs)
         self.gradinit_result: GradInitResult | None = None
         self._search_logs = _KeepSearchLogs()
         self.add_callback(self._search_logs)

@@ -1,0 +1,125 @@
+"""GradInitTrainer end to end on tiny BART and Marian models."""
+
+import json
+import os
+
+import pytest
+import torch
+from datasets import Dataset
+from helpers import collator, tiny_bart, tiny_marian, tiny_tokenizer, tokenized_dataset
+from safetensors.torch import load_file
+from transformers import Seq2SeqTrainingArguments
+
+from hf_gradinit import GradInitConfig, GradInitTrainer, is_gradinit_initialized
+
+
+def _args(tmp_path, **kw):
+    defaults = dict(
+        output_dir=str(tmp_path),
+        gradinit_iters=6,
+        gradinit_lr=5e-2,
+        gradinit_batch_size=6,
+        per_device_train_batch_size=8,
+        max_steps=4,
+        logging_steps=3,
+        learning_rate=1e-3,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
+    return GradInitConfig(**{**defaults, **kw})
+
+
+def _trainer(model, args, n=48, **kw):
+    tok = tiny_tokenizer()
+    return GradInitTrainer(
+        model=model,
+        args=args,
+        train_dataset=tokenized_dataset(tok, n),
+        data_collator=collator(tok, model),
+        processing_class=tok,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("make_model", [tiny_bart, tiny_marian], ids=["bart", "marian"])
+def test_train_runs_search_then_training_without_warmup(tmp_path, make_model):
+    model = make_model()
+    initial = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = _trainer(model, _args(tmp_path))
+    trainer.train()
+
+    result = trainer.gradinit_result
+    assert result is not None and result.iterations == 6
+    assert any(abs(a - 1) > 1e-3 for a in result.scales.values())
+    # The saved initialization is α·θ⁰ of the model we passed in.
+    saved = load_file(os.path.join(tmp_path, "gradinit", "model.safetensors"))
+    for name, alpha in result.scales.items():
+        torch.testing.assert_close(saved[name], alpha * initial[name], rtol=1e-6, atol=0)
+    with open(os.path.join(tmp_path, "gradinit", "scales.json")) as f:
+        scales = json.load(f)
+    assert len(scales["history"]) == 6
+    assert set(scales["tensors"]) == set(result.scales)
+    assert {"scale", "group", "init_norm", "final_norm"} == set(next(iter(scales["tensors"].values())))
+    for name in ("config.json", "tokenizer.json"):
+        assert os.path.exists(os.path.join(tmp_path, "gradinit", name))
+    # Training ran, from the scaled weights, with the full learning rate from the first step (no warmup).
+    assert trainer.state.global_step == 4
+    assert trainer.lr_scheduler.lr_lambdas[0](0) == 1.0
+    assert not torch.equal(model.model.encoder.layers[0].fc1.weight, saved["model.encoder.layers.0.fc1.weight"])
+    # The search's log records survive Trainer.train() replacing its state.
+    search_logs = [r for r in trainer.state.log_history if "gradinit_loss" in r]
+    assert [r["gradinit_iteration"] for r in search_logs] == [3, 6]
+    assert any("loss" in r for r in trainer.state.log_history)
+    assert is_gradinit_initialized(model)
+
+
+def test_user_warmup_is_kept(tmp_path):
+    trainer = _trainer(tiny_bart(), _args(tmp_path, warmup_steps=2, gradinit_iters=1))
+    trainer.train()
+    assert trainer.lr_scheduler.lr_lambdas[0](0) == 0.0
+
+
+def test_search_alone_is_deterministic_for_a_seed(tmp_path):
+    a = _trainer(tiny_bart(), _args(tmp_path / "a")).gradinit()
+    b = _trainer(tiny_bart(), _args(tmp_path / "b")).gradinit()
+    assert a.scales == b.scales
+
+
+def test_no_search_when_off_resuming_or_already_initialized(tmp_path, monkeypatch):
+    trainer = _trainer(tiny_bart(), _args(tmp_path / "run", save_strategy="steps", save_steps=4))
+    trainer.train()
+    checkpoint = os.path.join(tmp_path, "run", "checkpoint-4")
+    assert os.path.isdir(checkpoint)
+
+    def no_search(self):
+        raise AssertionError("the search ran")
+
+    monkeypatch.setattr(GradInitTrainer, "gradinit", no_search)
+    # Resuming from a checkpoint.
+    _trainer(tiny_bart(), _args(tmp_path / "run", max_steps=5)).train(resume_from_checkpoint=checkpoint)
+    # gradinit=False.
+    _trainer(tiny_bart(), _args(tmp_path / "off", gradinit=False)).train()
+    # A model saved after a search records it in its config.
+    from transformers import BartForConditionalGeneration
+
+    loaded = BartForConditionalGeneration.from_pretrained(os.path.join(tmp_path, "run", "gradinit"))
+    assert is_gradinit_initialized(loaded)
+    _trainer(loaded, _args(tmp_path / "again")).train()
+
+
+def test_bad_setups_fail_before_any_work(tmp_path):
+    model = tiny_bart()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with pytest.raises(TypeError, match="GradInitConfig"):
+        GradInitTrainer(model=model, args=Seq2SeqTrainingArguments(output_dir=str(tmp_path), report_to="none"))
+    with pytest.raises(ValueError, match="model_init"):
+        GradInitTrainer(model_init=lambda: tiny_bart(), args=_args(tmp_path))
+    tok = tiny_tokenizer()
+    empty = Dataset.from_dict({"input_ids": [], "attention_mask": [], "labels": []})
+    trainer = GradInitTrainer(model=model, args=_args(tmp_path), train_dataset=empty, data_collator=collator(tok, model))
+    with pytest.raises(ValueError, match="train_dataset is empty"):
+        trainer.train()
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n]), n
