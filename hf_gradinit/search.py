@@ -87,6 +87,17 @@ def split_batch(batch: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     return rows(slice(0, k)), rows(slice(n - k, n))
 
 
+def _grads_or_zeros(value: torch.Tensor, tensors: list[torch.Tensor], create_graph: bool = False) -> list[torch.Tensor]:
+    """∂value/∂tensors, with zeros for tensors `value` does not depend on."""
+    grads = torch.autograd.grad(value, tensors, create_graph=create_graph, allow_unused=True)
+    return [torch.zeros_like(t) if gi is None else gi for t, gi in zip(tensors, grads)]
+
+
+def _inner(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
+    """Σ_i ⟨a_i, b_i⟩."""
+    return torch.stack([(ai * bi).sum() for ai, bi in zip(a, b)]).sum()
+
+
 class _Moments:
     """Adam state of α for one kind of step."""
 
@@ -113,8 +124,12 @@ class GradInitSearch:
 
     The model must already be in search mode (see `search_mode`); `gradinit()` takes care of that.
 
-    `reduce` (optional) averages tensors across data-parallel processes in place; it is applied to g before its
-    norm is taken, and to the α-gradient before the update, so that every process takes the same step.
+    `reduce` (optional) averages a list of tensors across data-parallel processes in place. Each process then
+    passes its own shard of every batch and splits it into its own S̃ and S; the processes average g (before
+    ‖g‖ is taken, so all make the same constraint decision and the same step θ') and the α-gradient (so all
+    apply the same update). Second-order terms are back-propagated locally against the averaged vector. The
+    result equals one process on the union of the shards' S̃ and S when the loss is a mean over equally many
+    tokens on each process.
     """
 
     def __init__(
@@ -162,16 +177,23 @@ class GradInitSearch:
     def alpha_gradient(self, batch: Mapping[str, Any]) -> tuple[dict[str, Any], torch.Tensor]:
         """The record of an iteration on `batch` and the α-gradient of its constraint or objective.
 
-        On the Adam objective path the weights are left at θ' = θ − η·sign(g); `write_parameters()`, which
-        `step()` calls through the α update, puts θ = α·θ⁰ back.
+        With several processes, each passes its own shard; g and the α-gradient are averaged across them, so the
+        step equals one process on the union of the shards' S̃ and S (see `GradInitSearch`). On the Adam
+        objective path the weights are left at θ' = θ − η·sign(g); `write_parameters()`, which `step()` calls
+        through the α update, puts θ = α·θ⁰ back.
         """
         s_tilde, s = split_batch(batch)
         gamma, eta = self.args.gradinit_gamma, self.args.gradinit_eta
         build_graph = self.args.gradinit_alg == "sgd" or self.expect_constraint
 
-        loss, g = self._gradient(s_tilde, create_graph=build_graph)
-        g_norm = self._norm(g)
-        record = {"loss": loss.item(), "grad_norm": g_norm.item()}
+        loss, g = self._local_gradient(s_tilde, create_graph=build_graph)
+        # ḡ, the gradient of the whole batch: the mean of the processes' g (g itself for one process).
+        g_bar = [gi.detach().clone() if self.reduce else gi.detach() for gi in g] + [loss.detach().reshape(1)]
+        if self.reduce is not None:
+            self.reduce(g_bar)
+        loss_bar = g_bar.pop()
+        g_norm = self._norm(g_bar)
+        record = {"loss": loss_bar.item(), "grad_norm": g_norm.item()}
         if not (math.isfinite(record["loss"]) and math.isfinite(record["grad_norm"])):
             raise GradInitError(
                 f"the loss is {record['loss']} and the gradient norm ‖g‖ is {record['grad_norm']}: the search "
@@ -184,34 +206,43 @@ class GradInitSearch:
         if record["constraint"]:
             if not build_graph:
                 self.graph_rebuilds += 1
-                loss, g = self._gradient(s_tilde, create_graph=True)
-                g_norm = self._norm(g)
-            d_alpha = self._alpha_gradient(g_norm)
+                loss, g = self._local_gradient(s_tilde, create_graph=True)
+            # d‖ḡ‖/dθ = H̄·u with u = ∂‖ḡ‖/∂ḡ; each process back-propagates ⟨g, u⟩ through its own g.
+            u = [gi.sign() for gi in g_bar] if self.args.gradinit_alg == "adam" else [gi / g_norm for gi in g_bar]
+            del g_bar
+            d_alpha, _ = self._alpha_gradient(_inner(g, u))
         elif self.args.gradinit_alg == "adam":
-            # sign(g) carries no derivative: drop g's graph before the second pass.
-            direction = [gi.detach().sign_() for gi in g]
-            del loss, g, g_norm
+            # sign(ḡ) carries no derivative: drop g's graph before the second pass.
+            direction = [gi.sign_() for gi in g_bar]
+            del loss, g, g_bar
             with torch.no_grad():
-                torch._foreach_add_(self.params, direction, alpha=-eta)  # θ' = θ − η·sign(g), in place
+                torch._foreach_add_(self.params, direction, alpha=-eta)  # θ' = θ − η·sign(ḡ), in place
             del direction
             objective = self.loss_fn(self.model, s) / eta
-            d_alpha = self._alpha_gradient(objective)
-            record["objective"] = objective.item() * eta
+            d_alpha, objective = self._alpha_gradient(objective)
+            record["objective"] = objective * eta
         else:
-            theta_prime = {f"model.{n}": p - eta * gi for n, p, gi in zip(self.names, self.params, g)}
+            # θ' = θ − η·ḡ(θ). dF/dθ = v̄ − η·H̄·v̄ with v = ∇_θ' L(θ'; S)/η: the first term from a pass at θ',
+            # the Hessian term by back-propagating ⟨g, v̄⟩ through g's graph (exact, and local to each process).
+            theta_prime = {
+                f"model.{n}": (p.detach() - eta * gi).requires_grad_() for n, p, gi in zip(self.names, self.params, g_bar)
+            }
             objective = torch.func.functional_call(_LossModule(self.model, self.loss_fn), theta_prime, (s,)) / eta
-            d_alpha = self._alpha_gradient(objective)  # through θ' and g(θ): includes −η·H·g
-            record["objective"] = objective.item() * eta
+            v = _grads_or_zeros(objective, list(theta_prime.values()))
+            v_bar = [vi.clone() for vi in v] if self.reduce else v
+            if self.reduce is not None:
+                self.reduce(v_bar)
+            hessian_term = _grads_or_zeros(_inner(g, v_bar), self.scaled_params)
+            local = [v[i] - eta * h for i, h in zip(self.scaled_index, hessian_term)]
+            d_alpha, objective = self._alpha_dots(local, objective)
+            record["objective"] = objective * eta
         return record, d_alpha
 
-    def _gradient(self, batch: Mapping[str, Any], create_graph: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """L(θ; S̃) and g = ∇_θ L(θ; S̃) over every trainable tensor (zeros where a tensor is unused)."""
+    def _local_gradient(self, batch: Mapping[str, Any], create_graph: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """L(θ; S̃) and g = ∇_θ L(θ; S̃) on this process's rows, over every trainable tensor."""
         with double_backward_attention() if create_graph else contextlib.nullcontext():
             loss = self.loss_fn(self.model, batch)
-            grads = torch.autograd.grad(loss, self.params, create_graph=create_graph, allow_unused=True)
-        g = [torch.zeros_like(p) if gi is None else gi for p, gi in zip(self.params, grads)]
-        if self.reduce is not None:
-            self.reduce(g)
+            g = _grads_or_zeros(loss, self.params, create_graph=create_graph)
         return loss, g
 
     def _norm(self, g: list[torch.Tensor]) -> torch.Tensor:
@@ -220,17 +251,18 @@ class GradInitSearch:
             return torch.stack([gi.abs().sum() for gi in g]).sum()
         return torch.stack([gi.square().sum() for gi in g]).sum().sqrt()
 
-    def _alpha_gradient(self, value: torch.Tensor) -> torch.Tensor:
-        """dF/dα_i = ⟨∂F/∂θ_i, θ_i⁰⟩ for every scaled tensor i, as a float64 CPU vector."""
-        grads = torch.autograd.grad(value, self.scaled_params, allow_unused=True)
-        dots = [
-            torch.zeros((), device=p.device) if gi is None else (gi * self.theta0[i]).sum()
-            for gi, p, i in zip(grads, self.scaled_params, self.scaled_index)
-        ]
-        d_alpha = torch.stack([d.float() for d in dots])
+    def _alpha_gradient(self, value: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """dF/dα_i = ⟨∂F/∂θ_i, θ_i⁰⟩ for every scaled tensor i, F = `value`; see `_alpha_dots`."""
+        return self._alpha_dots(_grads_or_zeros(value, self.scaled_params), value)
+
+    def _alpha_dots(self, grads: list[torch.Tensor], value: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """⟨grads_i, θ_i⁰⟩ as a float64 CPU vector, and `value`, both averaged across processes."""
+        dots = torch.stack([(gi * self.theta0[i]).sum().float() for gi, i in zip(grads, self.scaled_index)])
+        both = torch.cat([dots, value.detach().float().reshape(1)])
         if self.reduce is not None:
-            self.reduce([d_alpha])
-        return d_alpha.double().cpu()
+            self.reduce([both])
+        both = both.double().cpu()
+        return both[:-1], both[-1].item()
 
     def _update_alpha(self, d_alpha: torch.Tensor, kind: str) -> None:
         """Bias-corrected Adam on α, clamp to each group's bounds, then write θ = α·θ⁰."""

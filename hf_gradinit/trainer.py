@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -9,17 +10,44 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import torch
 from transformers import Seq2SeqTrainer, TrainerCallback
 from transformers.trainer_utils import set_seed
 
 from .arguments import GradInitArguments
 from .config import GradInitConfig
+from .distributed import check_parameters_match, sync_parameters
 from .search import GradInitSearch, gradinit, is_gradinit_initialized
 from .result import GradInitResult
 
 logger = logging.getLogger(__name__)
 
 GRADINIT_DIR = "gradinit"
+
+
+def _loss_ignores_num_items(model) -> bool:
+    """Whether `model` takes **kwargs but computes its own mean loss instead of using `num_items_in_batch`."""
+    if hasattr(model, "accepts_loss_kwargs"):
+        return False
+    forward = type(model).forward
+    takes_kwargs = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in inspect.signature(forward).parameters.values())
+    try:
+        source = inspect.getsource(forward)
+    except (OSError, TypeError):
+        return False
+    return takes_kwargs and "loss_function" not in source and "num_items_in_batch" not in source
+
+
+def _refuse_sharded(model) -> None:
+    """The search needs every full tensor on every process; a ZeRO-3 or meta-device model does not have them."""
+    for name, p in model.named_parameters():
+        if p.is_meta or hasattr(p, "ds_id") or (p.numel() == 0 and p.requires_grad):
+            raise ValueError(
+                f"Parameter {name} is sharded or not materialised (DeepSpeed ZeRO-3 or a meta-device load), so "
+                "GradInit cannot compute its scale. Run the search without sharding first (e.g. `GradInitTrainer` "
+                "with gradinit=True on one process, or DDP), save output_dir/gradinit/, then train that "
+                "checkpoint with sharding and gradinit=False."
+            )
 
 
 class _KeepSearchLogs(TrainerCallback):
@@ -60,6 +88,11 @@ class GradInitTrainer(Seq2SeqTrainer):
                 "after the search. Pass model=... instead, or set gradinit=False."
             )
         super().__init__(model, args, *pargs, **kwargs)
+        if _loss_ignores_num_items(self.accelerator.unwrap_model(self.model)):
+            # The Trainer multiplies the loss by the process count for models whose forward takes **kwargs,
+            # assuming they divide by the global token count; BART, Marian and FSMT take **kwargs but average
+            # locally, which would double the loss and the gradients on two processes.
+            self.model_accepts_loss_kwargs = False
         self.gradinit_result: GradInitResult | None = None
         self._search_logs = _KeepSearchLogs()
         self.add_callback(self._search_logs)
@@ -81,16 +114,26 @@ class GradInitTrainer(Seq2SeqTrainer):
             raise ValueError("GradInit needs a train_dataset: the scale search runs on the training data.")
         if hasattr(self.train_dataset, "__len__") and len(self.train_dataset) == 0:
             raise ValueError("train_dataset is empty: the GradInit scale search needs at least one example.")
+        model = self.accelerator.unwrap_model(self.model)
+        _refuse_sharded(model)
+        distributed = self.accelerator.num_processes > 1
+        if distributed:
+            # What DDP does when it wraps the model: every process starts from the main process's weights.
+            sync_parameters(model)
         set_seed(args.seed)
         start, first_record = time.time(), len(self.state.log_history)
         result = gradinit(
-            self.model,
+            model,
             self._gradinit_batches(),
             args,
             loss_fn=lambda model, batch: self.compute_loss(model, dict(batch)),
             callback=self._gradinit_logger(),
+            reduce=self._mean_across_processes if distributed else None,
             progress_bar=not args.disable_tqdm and self.is_local_process_zero(),
         )
+        if distributed:
+            # DDP would broadcast the main process's weights and hide a divergence: check before it wraps.
+            check_parameters_match(model)
         self.log(
             {
                 "gradinit_constraint_fraction": result.constraint_fraction,
@@ -102,7 +145,14 @@ class GradInitTrainer(Seq2SeqTrainer):
         self.gradinit_result = result
         if args.should_save:
             self.save_gradinit(os.path.join(args.output_dir, GRADINIT_DIR))
+        self.accelerator.wait_for_everyone()
         return result
+
+    def _mean_across_processes(self, tensors: list[torch.Tensor]) -> None:
+        """Average `tensors` in place across processes with one all-reduce of a flat buffer."""
+        flat = self.accelerator.reduce(torch.cat([t.reshape(-1).float() for t in tensors]), reduction="mean")
+        for t, part in zip(tensors, flat.split([t.numel() for t in tensors])):
+            t.copy_(part.view_as(t))
 
     def save_gradinit(self, save_directory: str) -> None:
         """Write the initialized model, its processing class and `scales.json` to `save_directory`."""

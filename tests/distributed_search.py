@@ -1,0 +1,64 @@
+"""Run by tests/test_distributed.py under `torchrun --nproc_per_node 2`: GradInitTrainer.train() on CPU (gloo).
+
+Each process writes the batches it searched on, its parameters right after the search, and the result.
+"""
+
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from helpers import collator, tiny_bart, tiny_tokenizer  # noqa: E402
+
+from datasets import Dataset  # noqa: E402
+
+from hf_gradinit import GradInitConfig, GradInitTrainer  # noqa: E402
+
+out = sys.argv[1]
+rank = int(os.environ.get("RANK", "0"))
+
+
+class RecordingTrainer(GradInitTrainer):
+    def _gradinit_batches(self):
+        seen = []
+        for batch in super()._gradinit_batches():
+            seen.append({k: v.clone() for k, v in batch.items()})
+            torch.save(seen, os.path.join(out, f"batches-{rank}.pt"))
+            yield batch
+
+    def gradinit(self):
+        result = super().gradinit()
+        state = {n: p.detach().clone() for n, p in self.model.named_parameters()}
+        torch.save({"params": state, "scales": result.scales, "history": result.history}, os.path.join(out, f"rank-{rank}.pt"))
+        return result
+
+
+def dataset(tokenizer, n=36):
+    # Equal lengths and no padding: every row carries the same number of tokens, so a mean over each process's
+    # rows, averaged over processes, equals the mean over all rows.
+    g = torch.Generator().manual_seed(0)
+    src = torch.randint(5, 40, (n, 6), generator=g).tolist()
+    tgt = torch.randint(5, 40, (n, 5), generator=g).tolist()
+    return Dataset.from_dict({"input_ids": src, "attention_mask": [[1] * 6] * n, "labels": tgt})
+
+
+tok = tiny_tokenizer()
+model = tiny_bart(seed=0)
+args = GradInitConfig(
+    output_dir=os.path.join(out, "run"),
+    gradinit_iters=int(os.environ.get("GRADINIT_ITERS", "6")),
+    gradinit_lr=5e-2,
+    gradinit_gamma=float(os.environ.get("GRADINIT_GAMMA", "60")),
+    gradinit_alg=os.environ.get("GRADINIT_ALG", "adam"),
+    gradinit_batch_size=3,
+    per_device_train_batch_size=3,
+    max_steps=2,
+    report_to="none",
+    use_cpu=True,
+    save_strategy="no",
+    disable_tqdm=True,
+    seed=0,
+)
+trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(tok), data_collator=collator(tok, model))
+trainer.train()
