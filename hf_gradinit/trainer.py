@@ -18,6 +18,7 @@ from .arguments import GradInitArguments
 from .config import GradInitConfig
 from .distributed import check_parameters_match, sync_parameters
 from .search import GradInitSearch, gradinit, is_gradinit_initialized
+from .model_card import build_model_card
 from .result import GradInitResult
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,52 @@ class GradInitTrainer(Seq2SeqTrainer):
             self.save_gradinit(os.path.join(args.output_dir, GRADINIT_DIR))
         self.accelerator.wait_for_everyone()
         return result
+
+    def create_model_card(
+        self,
+        language: str | list[str] | None = None,
+        license: str | None = None,
+        tags: str | list[str] | None = None,
+        model_name: str | None = None,
+        finetuned_from: str | None = None,
+        tasks: str | list[str] | None = None,
+        dataset_tags: str | list[str] | None = None,
+        dataset: str | list[str] | None = None,
+        dataset_args: str | list[str] | None = None,
+    ) -> None:
+        """Write `output_dir/README.md`: the Trainer's card says "fine-tuned version of []" for a model made from
+        a config; this one says "trained from scratch", names the data and describes the GradInit search."""
+        if not self.is_world_process_zero():
+            return
+        model = self.accelerator.unwrap_model(self.model)
+        if finetuned_from is None:
+            name_or_path = getattr(model.config, "_name_or_path", "") or ""
+            finetuned_from = name_or_path if name_or_path and not os.path.isdir(name_or_path) else None
+        as_list = lambda v: [v] if isinstance(v, str) else list(v or [])  # noqa: E731
+        last_eval = next((r for r in reversed(self.state.log_history) if any(k.startswith("eval_") for k in r)), {})
+        args = self.args
+        card = build_model_card(
+            model_name=model_name or os.path.basename(os.path.normpath(args.output_dir)),
+            model_type=model.config.model_type,
+            base_model=finetuned_from,
+            datasets=as_list(dataset) or as_list(dataset_tags),
+            languages=as_list(language),
+            result=self.gradinit_result,
+            gradinit_arguments=getattr(model.config, "gradinit", None) if self.gradinit_result is None else None,
+            metrics={k: v for k, v in last_eval.items() if k.startswith("eval_")},
+            training_arguments={
+                "learning_rate": args.learning_rate,
+                "per_device_train_batch_size": args.per_device_train_batch_size,
+                "optimizer": f"{args.optim} (betas={args.adam_beta1}, {args.adam_beta2}, eps={args.adam_epsilon})",
+                "lr_scheduler_type": str(args.lr_scheduler_type),
+                "warmup_steps": args.warmup_steps,
+                "label_smoothing_factor": args.label_smoothing_factor,
+                "training_steps": self.state.global_step,
+                "seed": args.seed,
+            },
+            extra_tags=as_list(tags) + as_list(tasks),
+        )
+        card.save(os.path.join(args.output_dir, "README.md"))
 
     def _mean_across_processes(self, tensors: list[torch.Tensor]) -> None:
         """Average `tensors` in place across processes with one all-reduce of a flat buffer."""

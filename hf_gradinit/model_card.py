@@ -1,0 +1,98 @@
+"""Model cards for GradInit-trained and GradInit-initialized models, with `huggingface_hub.ModelCard`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from huggingface_hub import ModelCard, ModelCardData
+
+from .result import GradInitResult
+from .scale_report import summary_markdown
+
+GRADINIT_TAGS = ["gradinit", "post-ln"]
+
+
+def _gradinit_section(result: GradInitResult | None, arguments: dict[str, Any] | None) -> str:
+    if result is None and not arguments:
+        return ""
+    lines = ["## GradInit", ""]
+    lines.append(
+        "The initial weights were rescaled by [GradInit](https://arxiv.org/abs/2102.08098) (one learned scale per "
+        "tensor), so that training runs without learning-rate warmup."
+    )
+    if result is not None:
+        lines += [
+            "",
+            f"Search: {result.iterations} iterations, gradient-norm constraint active in "
+            f"{100 * result.constraint_fraction:.1f}% of them.",
+            "",
+            summary_markdown(result),
+        ]
+    args = arguments if arguments is not None else result.arguments
+    lines += ["", "<details><summary>GradInit arguments</summary>", "", "```json", json.dumps(args, indent=2), "```", "", "</details>"]
+    return "\n".join(lines)
+
+
+def build_model_card(
+    *,
+    model_name: str,
+    model_type: str,
+    base_model: str | None,
+    datasets: list[str] | None = None,
+    languages: list[str] | None = None,
+    result: GradInitResult | None = None,
+    gradinit_arguments: dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    training_arguments: dict[str, Any] | None = None,
+    initialization_only: bool = False,
+    extra_tags: list[str] | None = None,
+) -> ModelCard:
+    """A card whose YAML says `library_name: transformers` and the GradInit tags, and whose text says how the
+    model was made ("trained from scratch" when there is no base model) and how to continue training it."""
+    tags = GRADINIT_TAGS + [t for t in (extra_tags or []) if t not in GRADINIT_TAGS]
+    data = ModelCardData(
+        library_name="transformers",
+        tags=tags,
+        datasets=datasets or None,
+        language=languages or None,
+        base_model=base_model,
+        pipeline_tag="translation" if languages and len(languages) == 2 else None,
+    )
+    on_data = f" on {', '.join(f'`{d}`' for d in datasets)}" if datasets else ""
+    if initialization_only:
+        origin = f"A GradInit initialization of a {model_type} model{' from `' + base_model + '`' if base_model else ''}, searched{on_data}. It has not been trained yet: it is a starting point for training without warmup."
+    elif base_model:
+        origin = f"This {model_type} model is a fine-tuned version of [`{base_model}`](https://huggingface.co/{base_model}){on_data}."
+    else:
+        origin = f"This {model_type} model was trained from scratch{on_data}."
+    sections = [f"# {model_name}", "", origin, ""]
+    if metrics:
+        sections += ["## Results", "", "| metric | value |", "|---|---:|"]
+        sections += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
+        sections.append("")
+    gradinit_text = _gradinit_section(result, gradinit_arguments)
+    if gradinit_text:
+        sections += [gradinit_text, ""]
+    if training_arguments:
+        sections += ["## Training hyperparameters", ""]
+        sections += [f"- {k}: {v}" for k, v in training_arguments.items()]
+        sections.append("")
+    sections += [
+        "## How to use",
+        "",
+        "```python",
+        "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
+        "from hf_gradinit import GradInitConfig, GradInitTrainer",
+        "",
+        f'model = AutoModelForSeq2SeqLM.from_pretrained("{model_name}")',
+        f'tokenizer = AutoTokenizer.from_pretrained("{model_name}")',
+        "# Continue training; the initialization is recorded in model.config.gradinit, so no second search runs.",
+        'args = GradInitConfig(output_dir="out", gradinit=False, learning_rate=5e-4, adam_beta2=0.98)',
+        "trainer = GradInitTrainer(model, args, train_dataset=train_dataset, data_collator=collator, processing_class=tokenizer)",
+        "trainer.train()",
+        "```",
+        "",
+    ]
+    content = f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(sections)
+    return ModelCard(content)

@@ -1,0 +1,111 @@
+"""Model and data arguments, shaped like those of the Hugging Face `run_translation.py` example."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .modeling import MODEL_CLASSES, PRESETS
+
+_EXTENSIONS = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+
+
+@dataclass
+class ModelArguments:
+    """Which model and tokenizer to train: a pretrained one, or one built from a config (from scratch)."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Pretrained model name or path. Leave out to train from scratch with --model_type."},
+    )
+    model_type: str | None = field(
+        default=None,
+        metadata={"help": "Model type to build from scratch.", "choices": sorted(MODEL_CLASSES)},
+    )
+    preset: str | None = field(
+        default=None,
+        metadata={
+            "help": "A size and regularisation preset for --model_type ('iwslt14': the GradInit paper's IWSLT'14 "
+            "Post-LN Transformer: 6+6 layers, d 512, ffn 1024, 4 heads, shared embeddings, dropout 0.3).",
+            "choices": sorted(PRESETS),
+        },
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": "Config overrides when training from scratch, e.g. 'd_model=256,encoder_layers=3'."},
+    )
+    config_name: str | None = field(default=None, metadata={"help": "Pretrained config name or path, if not the model's."})
+    tokenizer_name: str | None = field(
+        default=None, metadata={"help": "Pretrained tokenizer name or path, if not the model's."}
+    )
+    train_tokenizer: bool = field(
+        default=False,
+        metadata={"help": "Train a joint source/target tokenizer on the training split (saved beside the model)."},
+    )
+    tokenizer_type: str = field(
+        default="bpe", metadata={"help": "Tokenizer model to train: 'bpe' or 'unigram'.", "choices": ["bpe", "unigram"]}
+    )
+    vocab_size: int = field(default=10000, metadata={"help": "Vocabulary size of a trained tokenizer."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Where to store downloaded models and datasets."})
+    model_revision: str = field(default="main", metadata={"help": "Model version (branch, tag or commit)."})
+    token: str | None = field(default=None, metadata={"help": "Hugging Face token for private models and datasets."})
+
+    def __post_init__(self):
+        if self.model_type is not None and self.model_type not in MODEL_CLASSES:
+            raise ValueError(f"--model_type {self.model_type!r} is not one of {sorted(MODEL_CLASSES)}.")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"--preset {self.preset!r} is not one of {sorted(PRESETS)}.")
+        if self.model_name_or_path is None and self.model_type is None:
+            raise ValueError("Give --model_name_or_path (a pretrained model) or --model_type (train from scratch).")
+        if self.model_name_or_path is not None and (self.config_overrides or self.preset):
+            raise ValueError("--config_overrides and --preset only apply to models trained from scratch (--model_type).")
+        if self.model_name_or_path is None and self.tokenizer_name is None and not self.train_tokenizer:
+            raise ValueError(
+                "A model trained from scratch needs a tokenizer: pass --train_tokenizer or --tokenizer_name."
+            )
+        if self.vocab_size < 16:
+            raise ValueError(f"--vocab_size must be at least 16, got {self.vocab_size}.")
+
+
+@dataclass
+class DataTrainingArguments:
+    """What data to train and evaluate on."""
+
+    source_lang: str = field(default=None, metadata={"help": "Source language id, e.g. 'de'."})
+    target_lang: str = field(default=None, metadata={"help": "Target language id, e.g. 'en'."})
+    dataset_name: str | None = field(default=None, metadata={"help": "Dataset name on the Hub, e.g. 'iwslt2017'."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset config, e.g. 'iwslt2017-de-en'."})
+    train_file: str | None = field(
+        default=None, metadata={"help": "JSON lines file ({'translation': {src: ..., tgt: ...}} per line, gzip ok)."}
+    )
+    validation_file: str | None = field(default=None, metadata={"help": "Validation JSON lines file."})
+    test_file: str | None = field(default=None, metadata={"help": "Test JSON lines file."})
+    overwrite_cache: bool = field(default=False, metadata={"help": "Redo the preprocessing instead of reusing the cache."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for preprocessing."})
+    max_source_length: int = field(default=128, metadata={"help": "Longest source in tokens; longer is truncated."})
+    max_target_length: int = field(default=128, metadata={"help": "Longest target in tokens; longer is truncated."})
+    val_max_target_length: int | None = field(
+        default=None, metadata={"help": "Longest generated target in evaluation. Defaults to max_target_length."}
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only this many training examples."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only this many validation examples."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Keep only this many test examples."})
+    num_beams: int | None = field(default=None, metadata={"help": "Beams for generation in evaluation and prediction."})
+    ignore_pad_token_for_loss: bool = field(default=True, metadata={"help": "Leave padded label tokens out of the loss."})
+    source_prefix: str | None = field(default=None, metadata={"help": "Text put before every source (e.g. for T5)."})
+
+    def __post_init__(self):
+        if self.source_lang is None or self.target_lang is None:
+            raise ValueError("--source_lang and --target_lang are required (e.g. --source_lang de --target_lang en).")
+        if self.dataset_name is None and self.train_file is None and self.validation_file is None and self.test_file is None:
+            raise ValueError("Give --dataset_name or at least one of --train_file, --validation_file, --test_file.")
+        for name in ("train_file", "validation_file", "test_file"):
+            path = getattr(self, name)
+            if path is None:
+                continue
+            if not path.endswith(_EXTENSIONS):
+                raise ValueError(f"--{name} {path}: expected a JSON lines file ({', '.join(_EXTENSIONS)}).")
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"--{name} {path}: no such file.")
+        if self.val_max_target_length is None:
+            self.val_max_target_length = self.max_target_length
