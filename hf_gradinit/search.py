@@ -248,8 +248,8 @@ class GradInitSearch:
     def _norm(self, g: list[torch.Tensor]) -> torch.Tensor:
         """‖g‖: L1 for Adam (its step is η·sign(g)), L2 for SGD."""
         if self.args.gradinit_alg == "adam":
-            return torch.stack([gi.abs().sum() for gi in g]).sum()
-        return torch.stack([gi.square().sum() for gi in g]).sum().sqrt()
+            return torch.stack(torch._foreach_norm(g, 1)).sum()
+        return torch.stack(torch._foreach_norm(g, 2)).square().sum().sqrt()
 
     def _alpha_gradient(self, value: torch.Tensor) -> tuple[torch.Tensor, float]:
         """dF/dα_i = ⟨∂F/∂θ_i, θ_i⁰⟩ for every scaled tensor i, F = `value`; see `_alpha_dots`."""
@@ -257,7 +257,7 @@ class GradInitSearch:
 
     def _alpha_dots(self, grads: list[torch.Tensor], value: torch.Tensor) -> tuple[torch.Tensor, float]:
         """⟨grads_i, θ_i⁰⟩ as a float64 CPU vector, and `value`, both averaged across processes."""
-        dots = torch.stack([(gi * self.theta0[i]).sum().float() for gi, i in zip(grads, self.scaled_index)])
+        dots = torch.stack([torch.vdot(gi.reshape(-1), self.theta0[i].reshape(-1)).float() for gi, i in zip(grads, self.scaled_index)])
         both = torch.cat([dots, value.detach().float().reshape(1)])
         if self.reduce is not None:
             self.reduce([both])
@@ -288,7 +288,10 @@ class GradInitSearch:
             scale[i] = a
         with torch.no_grad():
             for p, t0, a in zip(self.params, self.theta0, scale):
-                p.copy_(t0 if a == 1.0 else t0 * a)
+                if a == 1.0:
+                    p.copy_(t0)
+                else:
+                    torch.mul(t0, a, out=p)
 
     def restore(self) -> None:
         """Put every trainable tensor back to θ⁰, exactly."""

@@ -1,0 +1,252 @@
+#!/usr/bin/env python
+"""What does a GradInit iteration cost next to a training step? Time and peak memory, side by side.
+
+On one fixed model and one fixed batch, in one process, interleaved, after warm-up, median of --repeats:
+
+    train            a training step: forward, backward, Adam step
+    adam             a GradInit iteration, Adam variant, constraint inactive (first-order path)
+    adam_constraint  a GradInit iteration whose constraint step is active (second-order graph)
+    sgd              a GradInit iteration, SGD variant (second-order graph, Hessian term kept)
+    adam_reference   the Adam iteration as the paper's public code computes it: g's second-order graph built on
+                     every iteration and kept alive through the objective pass
+
+Times and peak memory are printed as ratios to the training step. Peak memory: on CUDA
+`torch.cuda.max_memory_allocated` per variant; on CPU the peak RSS of a separate process per variant, minus
+that process's RSS once model and batch exist. Both count what the variant adds beyond the model: for the
+training step its gradients and Adam state, for the search θ⁰ and g.
+
+    python benchmarks/overhead.py                 # the paper's IWSLT'14 size (6+6 layers, d 512, ffn 1024, vocab 10k)
+    python benchmarks/overhead.py --small         # 3+3 layers, d 256: quick on a CPU
+    python benchmarks/overhead.py --device cuda --batch_size 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from torch.func import functional_call
+from transformers import BartConfig, BartForConditionalGeneration
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from hf_gradinit import GradInitArguments, GradInitSearch, split_batch  # noqa: E402
+from hf_gradinit.search_mode import double_backward_attention, search_mode  # noqa: E402
+
+VARIANTS = ["train", "adam", "adam_constraint", "sgd", "adam_reference"]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--small", action="store_true", help="3+3 layers, d 256, ffn 1024, vocab 8k")
+    p.add_argument("--tiny", action="store_true", help="1+1 layers, d 32 (smoke test)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--length", type=int, default=30, help="source and target length in tokens")
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None, help="torch threads on CPU")
+    p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--memory_of", default=None, choices=VARIANTS, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def build(args):
+    if args.tiny:
+        size = dict(d_model=32, layers=1, ffn=64, heads=2, vocab=300)
+    elif args.small:
+        size = dict(d_model=256, layers=3, ffn=1024, heads=4, vocab=8000)
+    else:
+        size = dict(d_model=512, layers=6, ffn=1024, heads=4, vocab=10000)
+    torch.manual_seed(0)
+    config = BartConfig(
+        vocab_size=size["vocab"], d_model=size["d_model"], encoder_layers=size["layers"], decoder_layers=size["layers"],
+        encoder_ffn_dim=size["ffn"], decoder_ffn_dim=size["ffn"], encoder_attention_heads=size["heads"],
+        decoder_attention_heads=size["heads"], max_position_embeddings=max(args.length + 2, 64),
+        # No dropout, so that the training step (train mode) and the search (eval mode) compute the same ops.
+        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, activation_function="relu", scale_embedding=True,
+    )
+    model = BartForConditionalGeneration(config).to(args.device)
+    g = torch.Generator().manual_seed(1)
+    shape = (args.batch_size, args.length)
+    batch = {
+        "input_ids": torch.randint(4, size["vocab"], shape, generator=g),
+        "labels": torch.randint(4, size["vocab"], shape, generator=g),
+    }
+    batch = {k: v.to(args.device) for k, v in batch.items()}
+    return model, batch, size
+
+
+def make_variants(model, batch):
+    """Each variant as a zero-argument callable doing one step; the model is in the state the variant needs."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-9, betas=(0.9, 0.98))
+
+    def train_step():
+        model.train()
+        loss = model(**batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    train_step.optimizer = optimizer
+
+    def search_step(alg, gamma, expect_constraint):
+        search = GradInitSearch(model, GradInitArguments(gradinit_alg=alg, gradinit_gamma=gamma, gradinit_lr=1e-9))
+
+        def step():
+            search.expect_constraint = expect_constraint
+            search.step(batch)
+
+        return step
+
+    def reference_step():
+        """Paper-code semantics: build g's graph always, take θ' through it, back-propagate the objective."""
+        params = dict(model.named_parameters())
+        s_tilde, s = split_batch(batch)
+        with double_backward_attention():
+            loss = model(**s_tilde).loss
+            g = torch.autograd.grad(loss, list(params.values()), create_graph=True)
+        g_norm = torch.stack([gi.abs().sum() for gi in g]).sum()  # kept, as the reference does, for the test
+        theta_prime = {n: p - 1e-3 * gi.sign().detach() for (n, p), gi in zip(params.items(), g)}
+        objective = functional_call(model, theta_prime, args=(), kwargs=s).loss / 1e-3
+        grads = torch.autograd.grad(objective, list(params.values()))
+        torch.stack([(gi * p).sum() for gi, p in zip(grads, params.values())]).cpu()
+        del g_norm
+
+    return {
+        "train": train_step,
+        "adam": search_step("adam", 1e30, False),
+        "adam_constraint": search_step("adam", 1e-30, True),
+        "sgd": search_step("sgd", 1e30, True),
+        "adam_reference": reference_step,
+    }
+
+
+def sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_variants(variants, args):
+    for _ in range(args.warmup):
+        for fn in variants.values():
+            fn()
+    times = {name: [] for name in variants}
+    for _ in range(args.repeats):
+        for name, fn in variants.items():  # interleaved: noise on the machine hits every variant alike
+            sync(args.device)
+            start = time.perf_counter()
+            fn()
+            sync(args.device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _reset_peak_rss():
+    """Linux: writing 5 to clear_refs resets the process's peak RSS (VmHWM) to its current RSS."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_rss_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _release_free_heap():
+    """Hand freed heap memory back to the OS (glibc), so that RSS measures what is in use."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+
+
+def memory_of_variant(name, args):
+    """Run in a process of its own (CPU): the peak RSS a variant adds over the model and the batch.
+
+    The training step's figure includes the Adam state and the gradients it allocates, the search's figure θ⁰,
+    g and the α state: what each needs beyond the model itself."""
+    model, batch, _ = build(args)
+    with search_mode(model):
+        variants = make_variants(model, batch)
+        _release_free_heap()
+        base = _rss_bytes()
+        _reset_peak_rss()
+        for _ in range(2):
+            variants[name]()
+        peak = _peak_rss_bytes()
+    return peak - base
+
+
+def peak_memory(args):
+    if args.device.startswith("cuda"):
+        out = {}
+        model, batch, _ = build(args)
+        with search_mode(model):
+            variants = make_variants(model, batch)
+            for name, fn in variants.items():  # "train" first: its Adam state is part of its own figure
+                gc.collect()
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+                base = torch.cuda.memory_allocated()
+                fn()
+                fn()
+                out[name] = torch.cuda.max_memory_allocated() - base
+        return out
+    out = {}
+    for name in VARIANTS:
+        cmd = [sys.executable, os.path.abspath(__file__), "--memory_of", name, "--batch_size", str(args.batch_size), "--length", str(args.length), "--device", args.device]
+        cmd += ["--small"] if args.small else []
+        cmd += ["--tiny"] if args.tiny else []
+        cmd += ["--threads", str(args.threads)] if args.threads else []
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        out[name] = int(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory_of:
+        print(memory_of_variant(args.memory_of, args))
+        return None
+    model, batch, size = build(args)
+    n_params = sum(p.numel() for p in model.parameters())
+    with search_mode(model):
+        times = time_variants(make_variants(model, batch), args)
+    del model
+    memory = peak_memory(args)
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    print(f"BART {size['layers']}+{size['layers']} layers, d {size['d_model']}, ffn {size['ffn']}, vocab {size['vocab']}: "
+          f"{n_params / 1e6:.1f}M parameters; batch {args.batch_size}x{args.length} tokens; {device}; median of {args.repeats}")
+    print("| variant | time (ms) | time / train step | peak memory added (MB) | memory / train step | memory / adam_reference |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in VARIANTS:
+        print(f"| {name} | {1000 * times[name]:.1f} | {times[name] / times['train']:.2f} | {memory[name] / 2**20:.0f} | "
+              f"{memory[name] / memory['train']:.2f} | {memory[name] / memory['adam_reference']:.2f} |")
+    result = {"size": size, "batch_size": args.batch_size, "length": args.length, "device": device, "params": n_params, "seconds": times, "peak_bytes": memory}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()

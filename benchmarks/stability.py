@@ -1,0 +1,256 @@
+#!/usr/bin/env python
+"""Does GradInit let a Post-LN Transformer train without warmup? Three arms, same data, seed and step budget.
+
+    A: default init, no warmup        B: default init, linear warmup        C: GradInit, no warmup
+
+for each learning rate in --lrs, on German->English pairs (default: ../shared/data/ding-de-en). Writes
+`results.json`, `curves.csv`, `curves.png` and prints a markdown table (final validation loss and sacreBLEU).
+
+    python benchmarks/stability.py --data_dir ../shared/data/ding-de-en --out runs/stability
+    python benchmarks/stability.py --device cuda --steps 2000 --batch_size 64     # a GPU run
+    python benchmarks/stability.py --tiny --steps 5                                # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import sacrebleu
+import torch
+from datasets import load_dataset
+from transformers import BartConfig, BartForConditionalGeneration, DataCollatorForSeq2Seq
+from transformers.models.bart.modeling_bart import shift_tokens_right
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from hf_gradinit import GradInitArguments, gradinit  # noqa: E402
+from hf_gradinit.translation.tokenizer import train_tokenizer  # noqa: E402
+
+ARMS = {"A": "default init, no warmup", "B": "default init, warmup", "C": "GradInit, no warmup"}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data_dir", default=os.path.join("..", "shared", "data", "ding-de-en"))
+    p.add_argument("--out", default=os.path.join("runs", "stability"))
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--lrs", type=float, nargs="+", default=[5e-4, 1e-3])
+    p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--warmup_fraction", type=float, default=0.1, help="arm B's linear warmup, as a share of --steps")
+    p.add_argument("--eval_every", type=int, default=50)
+    p.add_argument("--layers", type=int, default=6, help="encoder and decoder layers each")
+    p.add_argument("--d_model", type=int, default=256)
+    p.add_argument("--ffn", type=int, default=1024)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--vocab_size", type=int, default=8000)
+    p.add_argument("--max_length", type=int, default=64)
+    p.add_argument("--max_train_samples", type=int, default=None)
+    p.add_argument("--max_eval_samples", type=int, default=300, help="validation sentences for loss and BLEU")
+    p.add_argument("--label_smoothing", type=float, default=0.1)
+    p.add_argument("--gradinit_iters", type=int, default=100)
+    p.add_argument("--gradinit_batch_size", type=int, default=None, help="defaults to --batch_size")
+    p.add_argument("--gradinit_lr", type=float, default=1e-2)
+    p.add_argument("--gradinit_eta", type=float, default=1e-3)
+    p.add_argument("--gradinit_gamma", type=float, default=1000.0)
+    p.add_argument("--gradinit_max_scale", type=float, default=1.0)
+    p.add_argument("--num_beams", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tiny", action="store_true", help="a 1+1-layer d32 model on 400 pairs (smoke test)")
+    args = p.parse_args(argv)
+    if args.tiny:
+        args.layers, args.d_model, args.ffn, args.heads, args.vocab_size = 1, 32, 64, 2, 300
+        args.max_train_samples, args.max_eval_samples = args.max_train_samples or 400, 20
+        args.gradinit_iters, args.eval_every = min(args.gradinit_iters, 3), max(1, args.steps // 2)
+    for name in ("train.jsonl.gz", "validation.jsonl"):
+        if not os.path.isfile(os.path.join(args.data_dir, name)):
+            p.error(f"--data_dir {args.data_dir}: no {name} there")
+    return args
+
+
+def load_data(args):
+    files = {"train": os.path.join(args.data_dir, "train.jsonl.gz"), "validation": os.path.join(args.data_dir, "validation.jsonl")}
+    raw = load_dataset("json", data_files=files)
+    if args.max_train_samples:
+        raw["train"] = raw["train"].select(range(min(args.max_train_samples, len(raw["train"]))))
+    raw["validation"] = raw["validation"].select(range(min(args.max_eval_samples, len(raw["validation"]))))
+    pairs = {split: [(t["de"], t["en"]) for t in raw[split]["translation"]] for split in raw}
+    tokenizer = train_tokenizer((s for pair in pairs["train"] for s in pair), "bpe", args.vocab_size)
+
+    def encode(split):
+        src, tgt = zip(*pairs[split])
+        enc = tokenizer(list(src), text_target=list(tgt), max_length=args.max_length, truncation=True)
+        return [{"input_ids": i, "attention_mask": m, "labels": l} for i, m, l in zip(enc["input_ids"], enc["attention_mask"], enc["labels"])]
+
+    return tokenizer, encode("train"), encode("validation"), [t for _, t in pairs["validation"]]
+
+
+def make_model(args, tokenizer):
+    torch.manual_seed(args.seed)
+    config = BartConfig(
+        vocab_size=len(tokenizer), d_model=args.d_model, encoder_layers=args.layers, decoder_layers=args.layers,
+        encoder_ffn_dim=args.ffn, decoder_ffn_dim=args.ffn, encoder_attention_heads=args.heads,
+        decoder_attention_heads=args.heads, dropout=args.dropout, attention_dropout=0.0, activation_dropout=0.0,
+        activation_function="relu", scale_embedding=True, max_position_embeddings=args.max_length + 2,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id,
+    )
+    return BartForConditionalGeneration(config).to(args.device)
+
+
+def batch_order(n_examples, batch_size, steps, seed):
+    """The same index batches for every arm: shuffled epochs, cut into batches."""
+    rng, order = random.Random(seed), []
+    while len(order) < steps * batch_size:
+        epoch = list(range(n_examples))
+        rng.shuffle(epoch)
+        order += epoch
+    return [order[i * batch_size : (i + 1) * batch_size] for i in range(steps)]
+
+
+def loss_of(model, batch, label_smoothing):
+    logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    return torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=-100, label_smoothing=label_smoothing
+    )
+
+
+@torch.no_grad()
+def validation_loss(model, batches):
+    model.eval()
+    total, tokens = 0.0, 0
+    for b in batches:
+        n = int((b["labels"] != -100).sum())
+        total += loss_of(model, b, 0.0).item() * n
+        tokens += n
+    model.train()
+    return total / tokens
+
+
+@torch.no_grad()
+def validation_bleu(model, tokenizer, batches, references, args):
+    model.eval()
+    hyps = []
+    for b in batches:
+        out = model.generate(input_ids=b["input_ids"], attention_mask=b["attention_mask"], num_beams=args.num_beams, max_length=args.max_length)
+        hyps += [h.strip() for h in tokenizer.batch_decode(out, skip_special_tokens=True)]
+    model.train()
+    return sacrebleu.corpus_bleu(hyps, [references]).score, sacrebleu.corpus_chrf(hyps, [references]).score
+
+
+def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, collate):
+    to_device = lambda b: {k: v.to(args.device) for k, v in b.items()}  # noqa: E731
+    model = make_model(args, tokenizer)
+    search = None
+    start = time.time()
+    if arm == "C":
+        gi_bs = args.gradinit_batch_size or args.batch_size
+        gi_order = batch_order(len(train), gi_bs, args.gradinit_iters, args.seed + 1)
+        gi_batches = (to_device(collate([train[i] for i in idx])) for idx in gi_order)
+        gi_args = GradInitArguments(
+            gradinit_iters=args.gradinit_iters, gradinit_lr=args.gradinit_lr, gradinit_eta=args.gradinit_eta,
+            gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale, gradinit_beta2=0.98,
+        )
+        result = gradinit(model, gi_batches, gi_args, loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing), progress_bar=False)
+        search = {
+            "seconds": time.time() - start,
+            "constraint_fraction": result.constraint_fraction,
+            **result.scale_summary(),
+        }
+    warmup = max(1, round(args.warmup_fraction * args.steps)) if arm == "B" and args.warmup_fraction > 0 else 0
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-8)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    curve = []
+    model.train()
+    running = []
+    for step, idx in enumerate(order, start=1):
+        batch = to_device(collate([train[i] for i in idx]))
+        loss = loss_of(model, batch, args.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        running.append(loss.item())
+        if step % args.eval_every == 0 or step == len(order):
+            train_loss = sum(running) / len(running)
+            running = []
+            if not math.isfinite(train_loss):
+                curve.append({"step": step, "train_loss": train_loss, "val_loss": float("nan")})
+                break
+            curve.append({"step": step, "train_loss": train_loss, "val_loss": validation_loss(model, val_batches)})
+            print(f"  [{arm} lr={lr:g}] step {step}: train {train_loss:.3f}  val {curve[-1]['val_loss']:.3f}", flush=True)
+    bleu, chrf = validation_bleu(model, tokenizer, val_batches, references, args)
+    return {"arm": arm, "lr": lr, "warmup_steps": warmup, "curve": curve, "bleu": bleu, "chrf": chrf, "gradinit": search, "seconds": time.time() - start}
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lrs = sorted({r["lr"] for r in results})
+    fig, axes = plt.subplots(1, len(lrs), figsize=(5.5 * len(lrs), 4), squeeze=False, sharey=True)
+    colors = {"A": "tab:red", "B": "tab:blue", "C": "tab:green"}
+    for ax, lr in zip(axes[0], lrs):
+        for r in (r for r in results if r["lr"] == lr):
+            steps = [c["step"] for c in r["curve"]]
+            ax.plot(steps, [c["train_loss"] for c in r["curve"]], color=colors[r["arm"]], label=f"{r['arm']}: {ARMS[r['arm']]} (train)")
+            ax.plot(steps, [c["val_loss"] for c in r["curve"]], color=colors[r["arm"]], linestyle="--", label=f"{r['arm']} (validation)")
+        ax.set_title(f"lr {lr:g}")
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("loss")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    tokenizer, train, val, references = load_data(args)
+    pad_and_shift = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
+
+    def collate(rows):
+        batch = pad_and_shift(rows)
+        batch["decoder_input_ids"] = shift_tokens_right(batch["labels"], tokenizer.pad_token_id, tokenizer.eos_token_id)
+        return batch
+
+    val_batches = [{k: v.to(args.device) for k, v in collate(val[i : i + 64]).items()} for i in range(0, len(val), 64)]
+    order = batch_order(len(train), args.batch_size, args.steps, args.seed)
+    print(f"{len(train)} training pairs, {len(val)} validation sentences, vocab {len(tokenizer)}, device {args.device}")
+    results = []
+    for lr in args.lrs:
+        for arm in args.arms:
+            print(f"arm {arm} ({ARMS[arm]}), lr {lr:g}", flush=True)
+            results.append(run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, collate))
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"args": vars(args), "results": results}, f, indent=2)
+    with open(os.path.join(args.out, "curves.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["lr", "arm", "step", "train_loss", "val_loss"])
+        for r in results:
+            for c in r["curve"]:
+                w.writerow([r["lr"], r["arm"], c["step"], c["train_loss"], c["val_loss"]])
+    plot(results, os.path.join(args.out, "curves.png"))
+    print("\n| lr | arm | final train loss | final val loss | val BLEU | val chrF | GradInit scales (min/mean/max) | seconds |")
+    print("|---|---|---:|---:|---:|---:|---|---:|")
+    for r in results:
+        last = r["curve"][-1]
+        g = r["gradinit"]
+        scales = f"{g['scale_min']:.2f}/{g['scale_mean']:.2f}/{g['scale_max']:.2f}, constraint {100 * g['constraint_fraction']:.0f}%" if g else ""
+        print(f"| {r['lr']:g} | {r['arm']}: {ARMS[r['arm']]} | {last['train_loss']:.3f} | {last['val_loss']:.3f} | {r['bleu']:.2f} | {r['chrf']:.1f} | {scales} | {r['seconds']:.0f} |")
+    return results
+
+
+if __name__ == "__main__":
+    main()
