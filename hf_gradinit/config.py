@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 from transformers import Seq2SeqTrainingArguments
@@ -25,6 +26,14 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         warmup_steps (`float`, *optional*, defaults to `0`):
             Learning-rate warmup. GradInit exists to make warmup unnecessary, so it is off by default; a value you
             set is kept.
+
+    Hub parameters of the initialized checkpoint (the trained model uses `push_to_hub` / `hub_model_id` as usual):
+        gradinit_push_to_hub (`bool`, *optional*, defaults to `False`):
+            Push `output_dir/gradinit/` (model, tokenizer, `scales.json`, a plot and a model card) to the Hub right
+            after the search. The repo is created, and the token checked, when the trainer is built.
+        gradinit_hub_model_id (`str` or `None`, *optional*, defaults to `None`):
+            Repo of the initialized checkpoint. `None` uses `hub_model_id` (or the name of `output_dir`) followed
+            by `-gradinit-init`.
 
     GradInit parameters (see [`GradInitArguments`] for their full description):
         gradinit (`bool`, defaults to `True`): run the scale search before training.
@@ -50,8 +59,32 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         },
     )
 
+    gradinit_push_to_hub: bool = field(
+        default=False,
+        metadata={"help": "Push the initialized checkpoint (output_dir/gradinit) to the Hub right after the search."},
+    )
+    gradinit_hub_model_id: str | None = field(
+        default=None,
+        metadata={
+            "help": "Hub repo for the initialized checkpoint. Defaults to hub_model_id (or the output_dir name) "
+            "followed by '-gradinit-init'."
+        },
+    )
+
     def __post_init__(self):
         super().__post_init__()
+        if self.gradinit_hub_model_id is not None and not self.gradinit_hub_model_id.strip():
+            raise ValueError("gradinit_hub_model_id must not be empty (leave it unset for the default).")
         self.validate_gradinit_arguments()
+        if self.gradinit_push_to_hub and not self.gradinit:
+            raise ValueError("gradinit_push_to_hub needs gradinit=True: there is no search whose result could be pushed.")
         if self.gradinit and self.warmup_steps == 0:
             logger.info("GradInit is on and learning-rate warmup is off (warmup_steps=0).")
+
+    @property
+    def gradinit_repo_id(self) -> str:
+        """Where `gradinit_push_to_hub` pushes the initialized checkpoint."""
+        if self.gradinit_hub_model_id:
+            return self.gradinit_hub_model_id
+        base = self.hub_model_id or os.path.basename(os.path.normpath(self.output_dir))
+        return f"{base}-gradinit-init"

@@ -18,6 +18,7 @@ from .arguments import GradInitArguments
 from .config import GradInitConfig
 from .distributed import check_parameters_match, sync_parameters
 from .search import GradInitSearch, gradinit, is_gradinit_initialized
+from .hub import GradInitPushError, check_hub_access, push_initialization_to_hub, save_initialization
 from .model_card import build_model_card
 from .result import GradInitResult
 
@@ -95,6 +96,11 @@ class GradInitTrainer(Seq2SeqTrainer):
             # locally, which would double the loss and the gradients on two processes.
             self.model_accepts_loss_kwargs = False
         self.gradinit_result: GradInitResult | None = None
+        # Extra model-card fields for the initialized checkpoint, e.g. {"datasets": [...], "languages": [...]}.
+        self.gradinit_card_data: dict[str, Any] = {}
+        if self.args.gradinit and self.args.gradinit_push_to_hub and self.is_world_process_zero():
+            # As Trainer does for push_to_hub: a Hub problem surfaces now, before any work.
+            check_hub_access(self.args.gradinit_repo_id, private=self.args.hub_private_repo, token=self.args.hub_token)
         self._search_logs = _KeepSearchLogs()
         self.add_callback(self._search_logs)
 
@@ -146,8 +152,31 @@ class GradInitTrainer(Seq2SeqTrainer):
         self.gradinit_result = result
         if args.should_save:
             self.save_gradinit(os.path.join(args.output_dir, GRADINIT_DIR))
+            if args.gradinit_push_to_hub:
+                try:
+                    self.push_initialization_to_hub()
+                except GradInitPushError as e:
+                    # The search and the local checkpoint are done: a failed upload must not cost the training run.
+                    logger.error("%s", e)
         self.accelerator.wait_for_everyone()
         return result
+
+    def push_initialization_to_hub(
+        self,
+        repo_id: str | None = None,
+        private: bool | None = None,
+        commit_message: str = "Upload GradInit initialization",
+    ) -> str:
+        """Push `output_dir/gradinit/` to `repo_id` (default: `args.gradinit_repo_id`); returns the commit URL."""
+        if not self.is_world_process_zero():
+            return ""
+        return push_initialization_to_hub(
+            os.path.join(self.args.output_dir, GRADINIT_DIR),
+            repo_id or self.args.gradinit_repo_id,
+            private=self.args.hub_private_repo if private is None else private,
+            token=self.args.hub_token,
+            commit_message=commit_message,
+        )
 
     def create_model_card(
         self,
@@ -202,13 +231,20 @@ class GradInitTrainer(Seq2SeqTrainer):
             t.copy_(part.view_as(t))
 
     def save_gradinit(self, save_directory: str) -> None:
-        """Write the initialized model, its processing class and `scales.json` to `save_directory`."""
+        """Write the initialized model, its processing class, `scales.json`, a plot of the scales and a model
+        card to `save_directory`."""
         if self.gradinit_result is None:
             raise ValueError("No GradInit result to save: run trainer.gradinit() first.")
-        self.accelerator.unwrap_model(self.model).save_pretrained(save_directory)
-        if self.processing_class is not None:
-            self.processing_class.save_pretrained(save_directory)
-        self.gradinit_result.save(save_directory)
+        save_initialization(
+            self.accelerator.unwrap_model(self.model),
+            self.gradinit_result,
+            save_directory,
+            self.processing_class,
+            **{
+                "model_name": self.args.gradinit_repo_id if self.args.gradinit_push_to_hub else None,
+                **self.gradinit_card_data,
+            },
+        )
         logger.info("GradInit-initialized model and scales saved to %s", save_directory)
 
     def _gradinit_batches(self) -> Iterator[dict[str, Any]]:

@@ -19,29 +19,14 @@ import sys
 
 import datasets
 import transformers
-from transformers import DataCollatorForSeq2Seq, HfArgumentParser, set_seed
+from transformers import DataCollatorForSeq2Seq, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from hf_gradinit import GradInitConfig, GradInitTrainer
-from hf_gradinit.translation import (
-    DataTrainingArguments,
-    ModelArguments,
-    build_model,
-    load_or_train_tokenizer,
-    load_raw_datasets,
-    tokenize_datasets,
-    translation_metrics,
-)
+from hf_gradinit.translation import dataset_label, parse_translation_arguments, prepare, translation_metrics
 from hf_gradinit.translation.metrics import decode
 
 logger = logging.getLogger(__name__)
-
-
-def parse_arguments() -> tuple[ModelArguments, DataTrainingArguments, GradInitConfig]:
-    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, GradInitConfig))
-    if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
-        return parser.parse_json_file(json_file=os.path.abspath(sys.argv[1]))
-    return parser.parse_args_into_dataclasses()
 
 
 def setup_logging(training_args: GradInitConfig) -> None:
@@ -60,7 +45,7 @@ def setup_logging(training_args: GradInitConfig) -> None:
 
 
 def main():
-    model_args, data_args, training_args = parse_arguments()
+    model_args, data_args, training_args = parse_translation_arguments()
     setup_logging(training_args)
     logger.info("Training/evaluation parameters %s", training_args)
 
@@ -71,19 +56,8 @@ def main():
             logger.info("Checkpoint found at %s: training resumes from it (no GradInit search).", last_checkpoint)
     set_seed(training_args.seed)
 
-    # Data, tokenizer, model.
-    raw_datasets = load_raw_datasets(data_args, cache_dir=model_args.cache_dir, token=model_args.token)
-    for needed, split in (("do_train", "train"), ("do_eval", "validation"), ("do_predict", "test")):
-        if getattr(training_args, needed) and split not in raw_datasets:
-            raise ValueError(f"--{needed} needs a {split} split: pass --{split}_file or a dataset that has one.")
-    with training_args.main_process_first(desc="tokenizer training"):
-        tokenizer = load_or_train_tokenizer(model_args, data_args, raw_datasets)
-    max_positions = max(data_args.max_source_length, data_args.max_target_length) + 2
-    model = build_model(model_args, tokenizer, data_args.source_lang, data_args.target_lang, max_positions)
-    model.generation_config.max_length = data_args.val_max_target_length
-    if data_args.num_beams is not None:
-        model.generation_config.num_beams = data_args.num_beams
-    tokenized = tokenize_datasets(raw_datasets, tokenizer, data_args, training_args.main_process_first)
+    # Data, tokenizer (trained on the training split with --train_tokenizer), model (from scratch with --model_type).
+    tokenizer, model, tokenized = prepare(model_args, data_args, training_args)
 
     label_pad_token_id = -100 if data_args.ignore_pad_token_for_loss else tokenizer.pad_token_id
     trainer = GradInitTrainer(
@@ -123,12 +97,7 @@ def main():
             with open(os.path.join(training_args.output_dir, "generated_predictions.txt"), "w", encoding="utf-8") as f:
                 f.write("\n".join(decode(tokenizer, results.predictions)) + "\n")
 
-    card = {
-        "language": [data_args.source_lang, data_args.target_lang],
-        "tasks": "translation",
-        # Local files are named by their folder (e.g. ding-de-en), datasets by their Hub name.
-        "dataset": data_args.dataset_name or os.path.basename(os.path.dirname(os.path.abspath(data_args.train_file or data_args.validation_file or data_args.test_file))),
-    }
+    card = {"language": [data_args.source_lang, data_args.target_lang], "tasks": "translation", "dataset": dataset_label(data_args)}
     if data_args.dataset_config_name:
         card["dataset_args"] = data_args.dataset_config_name
     if training_args.push_to_hub:

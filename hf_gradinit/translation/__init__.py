@@ -5,6 +5,7 @@ from .arguments import DataTrainingArguments, ModelArguments
 from .data import load_raw_datasets, tokenize_datasets
 from .metrics import translation_metrics
 from .modeling import POST_LN_MODEL_TYPES, build_model
+from .setup import dataset_label, parse_translation_arguments, prepare
 from .tokenizer import load_or_train_tokenizer
 
 __all__ = [
@@ -12,6 +13,9 @@ __all__ = [
     "ModelArguments",
     "POST_LN_MODEL_TYPES",
     "build_model",
+    "dataset_label",
+    "parse_translation_arguments",
+    "prepare",
     "load_or_train_tokenizer",
     "load_raw_datasets",
     "tokenize_datasets",

@@ -1,0 +1,81 @@
+"""`hf-gradinit`: run only the GradInit search and write (and push) the initialized checkpoint.
+
+    hf-gradinit init --model_type bart --config_overrides "d_model=512,..." --train_tokenizer \\
+        --train_file train.jsonl --source_lang de --target_lang en --output_dir init \\
+        [--push_to_hub --hub_model_id you/bart-gradinit-init]
+    hf-gradinit push init/gradinit --repo_id you/bart-gradinit-init
+
+`init` takes the flags of examples/translation/run_translation.py (the same argument classes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+logger = logging.getLogger("hf_gradinit")
+
+
+def init(argv: list[str]) -> None:
+    from transformers import DataCollatorForSeq2Seq
+
+    from .hub import check_hub_access
+    from .trainer import GRADINIT_DIR, GradInitTrainer
+    from .translation import dataset_label, parse_translation_arguments, prepare
+
+    model_args, data_args, args = parse_translation_arguments(argv)
+    if data_args.train_file is None and data_args.dataset_name is None:
+        raise ValueError("hf-gradinit init searches on training data: pass --train_file or --dataset_name.")
+    args.do_train, args.gradinit = True, True
+    # The pushed artifact is the initialization itself: it goes to --hub_model_id as given.
+    repo_id = (args.gradinit_hub_model_id or args.hub_model_id or os.path.basename(os.path.normpath(args.output_dir))) if args.push_to_hub else None
+    args.push_to_hub = args.gradinit_push_to_hub = False
+    if repo_id is not None:
+        repo_id = check_hub_access(repo_id, private=args.hub_private_repo, token=args.hub_token)
+
+    tokenizer, model, tokenized = prepare(model_args, data_args, args)
+    trainer = GradInitTrainer(
+        model=model,
+        args=args,
+        train_dataset=tokenized["train"],
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
+        processing_class=tokenizer,
+    )
+    trainer.gradinit_card_data = {"datasets": [dataset_label(data_args)], "languages": [data_args.source_lang, data_args.target_lang]}
+    if repo_id is not None:
+        trainer.gradinit_card_data["model_name"] = repo_id
+    trainer.gradinit()
+    logger.info("Initialized checkpoint written to %s", os.path.join(args.output_dir, GRADINIT_DIR))
+    if repo_id is not None:
+        url = trainer.push_initialization_to_hub(repo_id)
+        print(f"Pushed to {url}")
+
+
+def push(argv: list[str]) -> None:
+    from .hub import push_initialization_to_hub
+
+    parser = argparse.ArgumentParser(prog="hf-gradinit push", description="Push an initialized checkpoint folder.")
+    parser.add_argument("save_directory", help="a folder written by the search, e.g. out/gradinit")
+    parser.add_argument("--repo_id", required=True)
+    parser.add_argument("--private", action="store_true", default=None)
+    parser.add_argument("--token", default=None)
+    ns = parser.parse_args(argv)
+    print(f"Pushed to {push_initialization_to_hub(ns.save_directory, ns.repo_id, private=ns.private, token=ns.token)}")
+
+
+COMMANDS = {"init": init, "push": push}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__)
+        raise SystemExit(2 if argv and argv[0] not in ("-h", "--help") else 0)
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+    COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Saving a GradInit initialization as a self-contained checkpoint and sharing it on the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from huggingface_hub import HfApi
+
+from .model_card import build_model_card
+from .result import GradInitResult
+
+logger = logging.getLogger(__name__)
+
+PLOT_NAME = "scales.png"
+
+
+class GradInitPushError(RuntimeError):
+    """A push to the Hub failed; the local checkpoint is complete and can be pushed again."""
+
+
+def save_initialization(
+    model,
+    result: GradInitResult,
+    save_directory: str,
+    processing_class=None,
+    *,
+    model_name: str | None = None,
+    datasets: list[str] | None = None,
+    languages: list[str] | None = None,
+) -> str:
+    """Write the initialized model (safetensors, config, generation config), its processing class,
+    `scales.json`, a plot of the scales and a model card into `save_directory`."""
+    os.makedirs(save_directory, exist_ok=True)
+    model.save_pretrained(save_directory)
+    if processing_class is not None:
+        processing_class.save_pretrained(save_directory)
+    result.save(save_directory)
+    try:
+        from .scale_report import plot_scales
+
+        plot_scales(result, os.path.join(save_directory, PLOT_NAME))
+    except ImportError:
+        logger.warning("matplotlib is not installed: no %s in %s (pip install matplotlib).", PLOT_NAME, save_directory)
+    name_or_path = getattr(model.config, "_name_or_path", "") or ""
+    card = build_model_card(
+        model_name=model_name or os.path.basename(os.path.normpath(save_directory)),
+        model_type=model.config.model_type,
+        base_model=name_or_path if name_or_path and not os.path.isdir(name_or_path) else None,
+        datasets=datasets,
+        languages=languages,
+        result=result,
+        initialization_only=True,
+    )
+    card.save(os.path.join(save_directory, "README.md"))
+    return save_directory
+
+
+def check_hub_access(repo_id: str, private: bool | None = None, token: str | None = None) -> str:
+    """Create (or find) the repo before any work, so that a missing token or a bad repo id fails early.
+    Returns the repo id as the Hub names it."""
+    try:
+        url = HfApi(token=token).create_repo(repo_id, private=private, exist_ok=True)
+    except Exception as e:  # the Hub client raises many kinds: HTTP errors, missing token, connection errors
+        raise GradInitPushError(
+            f"Cannot create or reach the Hub repo {repo_id!r} ({type(e).__name__}: {e}). Check your token "
+            "(`hf auth login` or HF_TOKEN) and the repo id before the GradInit search runs."
+        ) from e
+    return url.repo_id
+
+
+def push_initialization_to_hub(
+    save_directory: str,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    token: str | None = None,
+    commit_message: str = "Upload GradInit initialization",
+) -> str:
+    """Upload a directory written by `save_initialization` to `repo_id` and return the commit URL.
+
+    On failure the directory is left as it is and `GradInitPushError` says how to retry the push alone.
+    """
+    required = ("config.json", "scales.json")
+    missing = [f for f in required if not os.path.isfile(os.path.join(save_directory, f))]
+    if missing:
+        raise FileNotFoundError(f"{save_directory} is not a GradInit checkpoint: {', '.join(missing)} missing.")
+    retry = (
+        f"The local checkpoint in {save_directory} is complete. Retry the push alone with "
+        f"`hf-gradinit push {save_directory} --repo_id {repo_id}` or "
+        f"`hf_gradinit.push_initialization_to_hub({save_directory!r}, {repo_id!r})`."
+    )
+    api = HfApi(token=token)
+    try:
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        commit = api.upload_folder(repo_id=repo_id, folder_path=save_directory, commit_message=commit_message)
+    except Exception as e:  # HTTP errors, connection errors, a missing token: the local copy stays, say how to retry
+        raise GradInitPushError(f"Pushing the GradInit initialization to {repo_id!r} failed: {e}\n{retry}") from e
+    logger.info("GradInit initialization pushed to %s", commit.commit_url)
+    return commit.commit_url

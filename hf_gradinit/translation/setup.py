@@ -1,0 +1,53 @@
+"""From parsed arguments to tokenizer, model and tokenized splits: the set-up shared by the translation example
+and `hf-gradinit init`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from transformers import HfArgumentParser
+
+from ..config import GradInitConfig
+from .arguments import DataTrainingArguments, ModelArguments
+from .data import load_raw_datasets, tokenize_datasets
+from .modeling import build_model
+from .tokenizer import load_or_train_tokenizer
+
+
+def parse_translation_arguments(argv: list[str] | None = None) -> tuple[ModelArguments, DataTrainingArguments, GradInitConfig]:
+    """Command-line flags, or a single JSON file holding them."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, GradInitConfig))
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def dataset_label(data_args: DataTrainingArguments) -> str:
+    """How a model card names the data: the Hub dataset, or the folder of the local files (e.g. ding-de-en)."""
+    if data_args.dataset_name:
+        return data_args.dataset_name
+    path = data_args.train_file or data_args.validation_file or data_args.test_file
+    return os.path.basename(os.path.dirname(os.path.abspath(path)))
+
+
+def prepare(model_args: ModelArguments, data_args: DataTrainingArguments, training_args: GradInitConfig):
+    """Load the data, get the tokenizer (trained if asked), build the model and tokenize every split.
+
+    Returns `(tokenizer, model, tokenized_splits)`. Raises before any heavy work when a split the run needs is
+    missing.
+    """
+    raw_datasets = load_raw_datasets(data_args, cache_dir=model_args.cache_dir, token=model_args.token)
+    for needed, split in (("do_train", "train"), ("do_eval", "validation"), ("do_predict", "test")):
+        if getattr(training_args, needed) and split not in raw_datasets:
+            raise ValueError(f"--{needed} needs a {split} split: pass --{split}_file or a dataset that has one.")
+    with training_args.main_process_first(desc="tokenizer training"):
+        tokenizer = load_or_train_tokenizer(model_args, data_args, raw_datasets)
+    max_positions = max(data_args.max_source_length, data_args.max_target_length) + 2
+    model = build_model(model_args, tokenizer, data_args.source_lang, data_args.target_lang, max_positions)
+    model.generation_config.max_length = data_args.val_max_target_length
+    if data_args.num_beams is not None:
+        model.generation_config.num_beams = data_args.num_beams
+    tokenized = tokenize_datasets(raw_datasets, tokenizer, data_args, training_args.main_process_first)
+    return tokenizer, model, tokenized
