@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import math
 import os
@@ -24,7 +25,6 @@ import time
 
 import sacrebleu
 import torch
-from datasets import load_dataset
 from transformers import BartConfig, BartForConditionalGeneration, DataCollatorForSeq2Seq
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
@@ -76,13 +76,24 @@ def parse_args(argv=None):
     return args
 
 
+def read_pairs(path, limit=None):
+    """`{"translation": {"de": ..., "en": ...}}` lines (gzip or not) as (de, en) pairs."""
+    opener = gzip.open if path.endswith(".gz") else open
+    pairs = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            t = json.loads(line)["translation"]
+            pairs.append((t["de"], t["en"]))
+            if limit is not None and len(pairs) >= limit:
+                break
+    return pairs
+
+
 def load_data(args):
-    files = {"train": os.path.join(args.data_dir, "train.jsonl.gz"), "validation": os.path.join(args.data_dir, "validation.jsonl")}
-    raw = load_dataset("json", data_files=files)
-    if args.max_train_samples:
-        raw["train"] = raw["train"].select(range(min(args.max_train_samples, len(raw["train"]))))
-    raw["validation"] = raw["validation"].select(range(min(args.max_eval_samples, len(raw["validation"]))))
-    pairs = {split: [(t["de"], t["en"]) for t in raw[split]["translation"]] for split in raw}
+    pairs = {
+        "train": read_pairs(os.path.join(args.data_dir, "train.jsonl.gz"), args.max_train_samples),
+        "validation": read_pairs(os.path.join(args.data_dir, "validation.jsonl"), args.max_eval_samples),
+    }
     tokenizer = train_tokenizer((s for pair in pairs["train"] for s in pair), "bpe", args.vocab_size)
 
     def encode(split):
@@ -233,8 +244,8 @@ def main(argv=None):
         for arm in args.arms:
             print(f"arm {arm} ({ARMS[arm]}), lr {lr:g}", flush=True)
             results.append(run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, collate))
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"args": vars(args), "results": results}, f, indent=2)
+            with open(os.path.join(args.out, "results.json"), "w") as f:  # after every arm: a cut run keeps its arms
+                json.dump({"args": vars(args), "results": results}, f, indent=2)
     with open(os.path.join(args.out, "curves.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["lr", "arm", "step", "train_loss", "val_loss"])

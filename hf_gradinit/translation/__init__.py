@@ -1,23 +1,27 @@
 """Building blocks of `examples/translation/run_translation.py` and the `hf-gradinit` command: arguments, data,
 tokenizer training, models from scratch and BLEU, shared so that both read the same flags."""
 
-from .arguments import DataTrainingArguments, ModelArguments
-from .data import load_raw_datasets, tokenize_datasets
-from .metrics import translation_metrics
-from .modeling import POST_LN_MODEL_TYPES, build_model
-from .setup import dataset_label, parse_translation_arguments, prepare
-from .tokenizer import load_or_train_tokenizer
+import importlib
 
-__all__ = [
-    "DataTrainingArguments",
-    "ModelArguments",
-    "POST_LN_MODEL_TYPES",
-    "build_model",
-    "dataset_label",
-    "parse_translation_arguments",
-    "prepare",
-    "load_or_train_tokenizer",
-    "load_raw_datasets",
-    "tokenize_datasets",
-    "translation_metrics",
-]
+_EXPORTS = {
+    "DataTrainingArguments": "arguments",
+    "ModelArguments": "arguments",
+    "load_raw_datasets": "data",
+    "tokenize_datasets": "data",
+    "translation_metrics": "metrics",
+    "POST_LN_MODEL_TYPES": "modeling",
+    "build_model": "modeling",
+    "dataset_label": "setup",
+    "parse_translation_arguments": "setup",
+    "prepare": "setup",
+    "load_or_train_tokenizer": "tokenizer",
+    "train_tokenizer": "tokenizer",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    # Lazy: `hf_gradinit.translation.tokenizer` alone must not need `datasets` (the benchmarks import it).
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
