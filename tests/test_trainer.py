@@ -123,3 +123,13 @@ def test_bad_setups_fail_before_any_work(tmp_path):
         trainer.train()
     for n, p in model.named_parameters():
         assert torch.equal(p, before[n]), n
+
+
+def test_sharded_or_meta_parameters_are_refused_before_the_search(tmp_path):
+    model = tiny_bart()
+    with torch.device("meta"):
+        model.model.encoder.layers[0].fc1.weight = torch.nn.Parameter(torch.empty(32, 16))
+    trainer = _trainer(tiny_bart(), _args(tmp_path))
+    trainer.model = model
+    with pytest.raises(ValueError, match="sharded or not materialised"):
+        trainer.gradinit()

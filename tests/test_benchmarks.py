@@ -1,0 +1,57 @@
+"""The benchmark scripts run to the end at a tiny size (no timing assertions: numbers go to BENCHMARKS.md)."""
+
+import gzip
+import json
+import math
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(script, *args, timeout=600):
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", script), *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def table_rows(stdout):
+    return [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
+
+
+def test_overhead_prints_ratios_for_every_variant(tmp_path):
+    out = run("overhead.py", "--tiny", "--repeats", "1", "--warmup", "1", "--json", str(tmp_path / "o.json"))
+    rows = {r[0].strip(): r for r in table_rows(out)}
+    assert set(rows) == {"train", "adam", "adam_constraint", "sgd", "adam_reference"}
+    assert float(rows["train"][2]) == 1.0
+    result = json.loads((tmp_path / "o.json").read_text())
+    assert all(math.isfinite(v) and v > 0 for v in result["seconds"].values())
+
+
+def test_stability_runs_every_arm_and_writes_curves(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    pairs = [({"de": f"das haus {i} ist rot .", "en": f"the house {i} is red ."}) for i in range(120)]
+    with gzip.open(data / "train.jsonl.gz", "wt") as f:
+        f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs)
+    with open(data / "validation.jsonl", "w") as f:
+        f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs[:10])
+    out = tmp_path / "out"
+    stdout = run("stability.py", "--tiny", "--steps", "4", "--data_dir", str(data), "--out", str(out), "--device", "cpu")
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert {(r["arm"], r["lr"]) for r in results} == {(a, lr) for a in "ABC" for lr in (5e-4, 1e-3)}
+    assert all(r["curve"] and isinstance(r["bleu"], float) for r in results)
+    assert next(r for r in results if r["arm"] == "C")["gradinit"]["scale_min"] > 0
+    assert (out / "curves.png").stat().st_size > 0 and (out / "curves.csv").exists()
+    assert len(table_rows(stdout)) == 6
+
+
+def test_distributed_times_one_and_two_processes():
+    out = run("distributed.py", "--iters", "1", "--layers", "1", "--d_model", "32", "--global_batch", "12", "--repeats", "1")
+    rows = table_rows(out)
+    assert [r[0].strip() for r in rows] == ["1", "2"]
+    assert float(rows[1][2]) > 0
