@@ -17,10 +17,10 @@ from transformers.trainer_utils import set_seed
 from .arguments import GradInitArguments
 from .config import GradInitConfig
 from .distributed import check_parameters_match, sync_parameters
-from .search import GradInitSearch, gradinit, is_gradinit_initialized
 from .hub import GradInitPushError, check_hub_access, push_initialization_to_hub, save_initialization
 from .model_card import build_model_card
 from .result import GradInitResult
+from .search import GradInitSearch, gradinit, is_gradinit_initialized
 
 logger = logging.getLogger(__name__)
 
