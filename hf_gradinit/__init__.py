@@ -11,12 +11,15 @@ __all__ = [
     "GradInitArguments",
     "GradInitConfig",
     "GradInitError",
+    "GradInitPushError",
     "GradInitResult",
     "GradInitSearch",
     "GradInitTrainer",
     "gradinit",
     "is_gradinit_initialized",
     "model_loss",
+    "push_initialization_to_hub",
+    "save_initialization",
     "select_scaled_tensors",
     "split_batch",
 ]
@@ -32,4 +35,8 @@ def __getattr__(name):
         from .trainer import GradInitTrainer
 
         return GradInitTrainer
+    if name in ("GradInitPushError", "push_initialization_to_hub", "save_initialization"):
+        from . import hub
+
+        return getattr(hub, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
