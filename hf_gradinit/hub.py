@@ -7,7 +7,7 @@ import os
 
 from huggingface_hub import HfApi
 
-from .model_card import build_model_card
+from .model_card import build_model_card, hub_base_model
 from .result import GradInitResult
 
 logger = logging.getLogger(__name__)
@@ -42,11 +42,10 @@ def save_initialization(
         plot_scales(result, os.path.join(save_directory, PLOT_NAME))
     except ImportError:
         logger.warning("matplotlib is not installed: no %s in %s (pip install matplotlib).", PLOT_NAME, save_directory)
-    name_or_path = getattr(model.config, "_name_or_path", "") or ""
     card = build_model_card(
         model_name=model_name or os.path.basename(os.path.normpath(save_directory)),
         model_type=model.config.model_type,
-        base_model=name_or_path if name_or_path and not os.path.isdir(name_or_path) else None,
+        base_model=hub_base_model(model),
         datasets=datasets,
         languages=languages,
         result=result,

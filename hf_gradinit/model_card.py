@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
@@ -11,6 +12,13 @@ from .result import GradInitResult
 from .scale_report import summary_markdown
 
 GRADINIT_TAGS = ["gradinit", "post-ln"]
+
+
+def hub_base_model(model) -> str | None:
+    """The Hub repo `model` was loaded from, or None for a model made from a config or loaded from a local folder
+    (a card must not link a local path as its base model)."""
+    name_or_path = getattr(model.config, "_name_or_path", "") or ""
+    return name_or_path if name_or_path and not os.path.isdir(name_or_path) else None
 
 
 def _gradinit_section(result: GradInitResult | None, arguments: dict[str, Any] | None) -> str:

@@ -18,7 +18,7 @@ from .arguments import GradInitArguments
 from .config import GradInitConfig
 from .distributed import check_parameters_match, sync_parameters
 from .hub import GradInitPushError, check_hub_access, push_initialization_to_hub, save_initialization
-from .model_card import build_model_card
+from .model_card import build_model_card, hub_base_model
 from .result import GradInitResult
 from .search import GradInitSearch, gradinit, is_gradinit_initialized
 
@@ -196,8 +196,7 @@ class GradInitTrainer(Seq2SeqTrainer):
             return
         model = self.accelerator.unwrap_model(self.model)
         if finetuned_from is None:
-            name_or_path = getattr(model.config, "_name_or_path", "") or ""
-            finetuned_from = name_or_path if name_or_path and not os.path.isdir(name_or_path) else None
+            finetuned_from = hub_base_model(model)
         as_list = lambda v: [v] if isinstance(v, str) else list(v or [])  # noqa: E731
         last_eval = next((r for r in reversed(self.state.log_history) if any(k.startswith("eval_") for k in r)), {})
         args = self.args
