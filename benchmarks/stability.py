@@ -3,12 +3,18 @@
 
     A: default init, no warmup        B: default init, linear warmup        C: GradInit, no warmup
 
+"Default init" is `--init`: the paper's setting is `--model transformer --init fairseq` (fairseq's Post-LN
+Transformer and its initialization, built by the package); `--model bart --init model` is BART's N(0, 0.02).
+
 for each learning rate in --lrs, on German->English pairs (default: ../shared/data/ding-de-en). Writes
 `results.json`, `curves.csv`, `curves.png` and prints a markdown table (final validation loss and sacreBLEU).
 
     python benchmarks/stability.py --data_dir ../shared/data/ding-de-en --out runs/stability
     python benchmarks/stability.py --device cuda --steps 2000 --batch_size 64     # a GPU run
     python benchmarks/stability.py --tiny --steps 5                                # smoke test
+
+Arms can run as separate processes (`--arms A`, one core each) into one --out folder; `--report` then merges
+the `results_*.json` files found there into one table and plot.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from transformers import BartConfig, BartForConditionalGeneration, DataCollatorF
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from hf_gradinit import GradInitArguments, gradinit  # noqa: E402
+from hf_gradinit import GradInitArguments, fairseq_init_, gradinit  # noqa: E402
+from hf_gradinit.scale_report import plot_scales  # noqa: E402
+from hf_gradinit.translation.modeling import MODEL_CLASSES, _scratch_config  # noqa: E402
 from hf_gradinit.translation.tokenizer import train_tokenizer  # noqa: E402
 
 ARMS = {"A": "default init, no warmup", "B": "default init, warmup", "C": "GradInit, no warmup"}
@@ -50,7 +58,14 @@ def parse_args(argv=None):
     p.add_argument("--d_model", type=int, default=256)
     p.add_argument("--ffn", type=int, default=1024)
     p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--model", default="transformer", choices=["transformer", "bart"], help="fairseq's layout (Marian classes) or BART's")
+    p.add_argument("--init", default="fairseq", choices=["fairseq", "model"], help="fairseq's init or the model class's own")
     p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--attention_dropout", type=float, default=0.1)
+    p.add_argument("--activation_dropout", type=float, default=0.1)
+    p.add_argument("--weight_decay", type=float, default=1e-4, help="decoupled (AdamW), as fairseq's Adam")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (one per arm when arms run side by side)")
+    p.add_argument("--report", action="store_true", help="only merge the results_*.json files in --out")
     p.add_argument("--vocab_size", type=int, default=8000)
     p.add_argument("--max_length", type=int, default=64)
     p.add_argument("--max_train_samples", type=int, default=None)
@@ -62,6 +77,8 @@ def parse_args(argv=None):
     p.add_argument("--gradinit_eta", type=float, default=1e-3)
     p.add_argument("--gradinit_gamma", type=float, default=1000.0)
     p.add_argument("--gradinit_max_scale", type=float, default=1.0)
+    p.add_argument("--gradinit_beta2", type=float, default=0.98)
+    p.add_argument("--tag", default="", help="suffix of this run's results file and arm label (e.g. a C variant)")
     p.add_argument("--num_beams", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tiny", action="store_true", help="a 1+1-layer d32 model on 400 pairs (smoke test)")
@@ -70,6 +87,8 @@ def parse_args(argv=None):
         args.layers, args.d_model, args.ffn, args.heads, args.vocab_size = 1, 32, 64, 2, 300
         args.max_train_samples, args.max_eval_samples = args.max_train_samples or 400, 20
         args.gradinit_iters, args.eval_every = min(args.gradinit_iters, 3), max(1, args.steps // 2)
+    if args.report:
+        return args
     for name in ("train.jsonl.gz", "validation.jsonl"):
         if not os.path.isfile(os.path.join(args.data_dir, name)):
             p.error(f"--data_dir {args.data_dir}: no {name} there")
@@ -106,15 +125,32 @@ def load_data(args):
 
 def make_model(args, tokenizer):
     torch.manual_seed(args.seed)
+    if args.model == "transformer":
+        config = _scratch_config("transformer", tokenizer, "de", "en", args.max_length + 2)
+        config.update(dict(
+            d_model=args.d_model, encoder_layers=args.layers, decoder_layers=args.layers, encoder_ffn_dim=args.ffn,
+            decoder_ffn_dim=args.ffn, encoder_attention_heads=args.heads, decoder_attention_heads=args.heads,
+            dropout=args.dropout, attention_dropout=args.attention_dropout, activation_dropout=args.activation_dropout,
+        ))
+        model = MODEL_CLASSES["transformer"][1](config)
+    else:
+        model = make_bart(args, tokenizer)
+    if args.init == "fairseq":
+        fairseq_init_(model)
+    return model.to(args.device)
+
+
+def make_bart(args, tokenizer):
     config = BartConfig(
         vocab_size=len(tokenizer), d_model=args.d_model, encoder_layers=args.layers, decoder_layers=args.layers,
         encoder_ffn_dim=args.ffn, decoder_ffn_dim=args.ffn, encoder_attention_heads=args.heads,
-        decoder_attention_heads=args.heads, dropout=args.dropout, attention_dropout=0.0, activation_dropout=0.0,
+        decoder_attention_heads=args.heads, dropout=args.dropout, attention_dropout=args.attention_dropout,
+        activation_dropout=args.activation_dropout,
         activation_function="relu", scale_embedding=True, max_position_embeddings=args.max_length + 2,
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id,
     )
-    return BartForConditionalGeneration(config).to(args.device)
+    return BartForConditionalGeneration(config)
 
 
 def batch_order(n_examples, batch_size, steps, seed):
@@ -168,16 +204,30 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
         gi_batches = (to_device(collate([train[i] for i in idx])) for idx in gi_order)
         gi_args = GradInitArguments(
             gradinit_iters=args.gradinit_iters, gradinit_lr=args.gradinit_lr, gradinit_eta=args.gradinit_eta,
-            gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale, gradinit_beta2=0.98,
+            gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale,
+            gradinit_beta2=args.gradinit_beta2,
         )
-        result = gradinit(model, gi_batches, gi_args, loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing), progress_bar=False)
+
+        def report(record, _search):
+            if record["step"] % 10 == 0 or record["step"] == 1:
+                print(f"  [C{args.tag}] search {record['step']}: loss {record['loss']:.3f} ‖g‖ {record['grad_norm']:.4g} "
+                      f"{'constraint' if record['constraint'] else 'objective'}", flush=True)
+
+        result = gradinit(model, gi_batches, gi_args, loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing),
+                          callback=report, progress_bar=False)
+        result.save(os.path.join(args.out, f"gradinit_C{args.tag}"))
+        plot_scales(result, os.path.join(args.out, f"gradinit_C{args.tag}", "scales.png"))
+        first_objective = next((r["step"] for r in result.history if not r["constraint"]), None)
         search = {
             "seconds": time.time() - start,
             "constraint_fraction": result.constraint_fraction,
+            "first_objective_step": first_objective,
+            "grad_norm_first": result.history[0]["grad_norm"],
+            "grad_norm_last": result.history[-1]["grad_norm"],
             **result.scale_summary(),
         }
     warmup = max(1, round(args.warmup_fraction * args.steps)) if arm == "B" and args.warmup_fraction > 0 else 0
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-8)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=args.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
     curve = []
     model.train()
@@ -197,9 +247,9 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
                 curve.append({"step": step, "train_loss": train_loss, "val_loss": float("nan")})
                 break
             curve.append({"step": step, "train_loss": train_loss, "val_loss": validation_loss(model, val_batches)})
-            print(f"  [{arm} lr={lr:g}] step {step}: train {train_loss:.3f}  val {curve[-1]['val_loss']:.3f}", flush=True)
+            print(f"  [{arm}{args.tag} lr={lr:g}] step {step}: train {train_loss:.3f}  val {curve[-1]['val_loss']:.3f}", flush=True)
     bleu, chrf = validation_bleu(model, tokenizer, val_batches, references, args)
-    return {"arm": arm, "lr": lr, "warmup_steps": warmup, "curve": curve, "bleu": bleu, "chrf": chrf, "gradinit": search, "seconds": time.time() - start}
+    return {"arm": arm + args.tag, "lr": lr, "warmup_steps": warmup, "curve": curve, "bleu": bleu, "chrf": chrf, "gradinit": search, "seconds": time.time() - start}
 
 
 def plot(results, path):
@@ -211,11 +261,16 @@ def plot(results, path):
     lrs = sorted({r["lr"] for r in results})
     fig, axes = plt.subplots(1, len(lrs), figsize=(5.5 * len(lrs), 4), squeeze=False, sharey=True)
     colors = {"A": "tab:red", "B": "tab:blue", "C": "tab:green"}
+    styles = ["-", "-.", ":", (0, (5, 1))]
     for ax, lr in zip(axes[0], lrs):
+        variants = {}
         for r in (r for r in results if r["lr"] == lr):
             steps = [c["step"] for c in r["curve"]]
-            ax.plot(steps, [c["train_loss"] for c in r["curve"]], color=colors[r["arm"]], label=f"{r['arm']}: {ARMS[r['arm']]} (train)")
-            ax.plot(steps, [c["val_loss"] for c in r["curve"]], color=colors[r["arm"]], linestyle="--", label=f"{r['arm']} (validation)")
+            base = r["arm"][0]
+            color = colors.get(base, "black")
+            style = styles[variants.setdefault(r["arm"], sum(a[0] == base for a in variants)) % len(styles)]
+            ax.plot(steps, [c["train_loss"] for c in r["curve"]], color=color, linestyle=style, label=f"{r['arm']}: {ARMS[base]} (train)")
+            ax.plot(steps, [c["val_loss"] for c in r["curve"]], color=color, linestyle=style, alpha=0.4, label=f"{r['arm']} (validation)")
         ax.set_title(f"lr {lr:g}")
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
@@ -225,13 +280,47 @@ def plot(results, path):
     plt.close(fig)
 
 
+def report(results, out):
+    with open(os.path.join(out, "curves.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["lr", "arm", "step", "train_loss", "val_loss"])
+        for r in results:
+            for c in r["curve"]:
+                w.writerow([r["lr"], r["arm"], c["step"], c["train_loss"], c["val_loss"]])
+    plot(results, os.path.join(out, "curves.png"))
+    print("\n| lr | arm | final train loss | final val loss | val BLEU | val chrF | GradInit scales (min/mean/max) | seconds |")
+    print("|---|---|---:|---:|---:|---:|---|---:|")
+    for r in results:
+        last = r["curve"][-1]
+        g = r["gradinit"]
+        scales = f"{g['scale_min']:.2f}/{g['scale_mean']:.2f}/{g['scale_max']:.2f}, constraint {100 * g['constraint_fraction']:.0f}%" if g else ""
+        print(f"| {r['lr']:g} | {r['arm']}: {ARMS[r['arm'][0]]} | {last['train_loss']:.3f} | {last['val_loss']:.3f} | {r['bleu']:.2f} | {r['chrf']:.1f} | {scales} | {r['seconds']:.0f} |")
+
+
+def merged_results(out):
+    """The arms of every `results_*.json` in `out` (arms run as separate processes)."""
+    results = []
+    for name in sorted(os.listdir(out)):
+        if name.startswith("results_") and name.endswith(".json"):
+            with open(os.path.join(out, name)) as f:
+                results += json.load(f)["results"]
+    return results
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
+    if args.report:
+        results = merged_results(args.out)
+        report(results, args.out)
+        return results
+    if args.threads:
+        torch.set_num_threads(args.threads)
     tokenizer, train, val, references = load_data(args)
     pad_and_shift = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
 
     def collate(rows):
+        # Both layouts start the decoder with </s>, as fairseq does.
         batch = pad_and_shift(rows)
         batch["decoder_input_ids"] = shift_tokens_right(batch["labels"], tokenizer.pad_token_id, tokenizer.eos_token_id)
         return batch
@@ -240,26 +329,14 @@ def main(argv=None):
     order = batch_order(len(train), args.batch_size, args.steps, args.seed)
     print(f"{len(train)} training pairs, {len(val)} validation sentences, vocab {len(tokenizer)}, device {args.device}")
     results = []
+    results_path = os.path.join(args.out, f"results_{''.join(args.arms)}{args.tag}.json")
     for lr in args.lrs:
         for arm in args.arms:
-            print(f"arm {arm} ({ARMS[arm]}), lr {lr:g}", flush=True)
+            print(f"arm {arm}{args.tag} ({ARMS[arm]}), lr {lr:g}", flush=True)
             results.append(run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, collate))
-            with open(os.path.join(args.out, "results.json"), "w") as f:  # after every arm: a cut run keeps its arms
+            with open(results_path, "w") as f:  # after every arm: a cut run keeps its arms
                 json.dump({"args": vars(args), "results": results}, f, indent=2)
-    with open(os.path.join(args.out, "curves.csv"), "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["lr", "arm", "step", "train_loss", "val_loss"])
-        for r in results:
-            for c in r["curve"]:
-                w.writerow([r["lr"], r["arm"], c["step"], c["train_loss"], c["val_loss"]])
-    plot(results, os.path.join(args.out, "curves.png"))
-    print("\n| lr | arm | final train loss | final val loss | val BLEU | val chrF | GradInit scales (min/mean/max) | seconds |")
-    print("|---|---|---:|---:|---:|---:|---|---:|")
-    for r in results:
-        last = r["curve"][-1]
-        g = r["gradinit"]
-        scales = f"{g['scale_min']:.2f}/{g['scale_mean']:.2f}/{g['scale_max']:.2f}, constraint {100 * g['constraint_fraction']:.0f}%" if g else ""
-        print(f"| {r['lr']:g} | {r['arm']}: {ARMS[r['arm']]} | {last['train_loss']:.3f} | {last['val_loss']:.3f} | {r['bleu']:.2f} | {r['chrf']:.1f} | {scales} | {r['seconds']:.0f} |")
+    report(merged_results(args.out), args.out)
     return results
 
 

@@ -1,6 +1,7 @@
 """GradInit for Hugging Face: learn per-tensor initial scales so Post-LN Transformers train without warmup."""
 
 from .arguments import GradInitArguments
+from .fairseq_init import fairseq_init_, initialization_of
 from .search import GradInitError, GradInitSearch, gradinit, is_gradinit_initialized, model_loss, split_batch
 from .parameters import select_scaled_tensors
 from .result import GradInitResult
@@ -15,7 +16,9 @@ __all__ = [
     "GradInitResult",
     "GradInitSearch",
     "GradInitTrainer",
+    "fairseq_init_",
     "gradinit",
+    "initialization_of",
     "is_gradinit_initialized",
     "model_loss",
     "push_initialization_to_hub",

@@ -12,6 +12,10 @@ from .result import GradInitResult
 from .scale_report import summary_markdown
 
 GRADINIT_TAGS = ["gradinit", "post-ln"]
+_INITIALIZATIONS = {
+    "fairseq": "fairseq's Transformer initialization (`hf_gradinit.fairseq_init_`), as in the GradInit paper",
+    "model": "the model's own initialization (its `_init_weights`, or its pretrained weights)",
+}
 
 
 def hub_base_model(model) -> str | None:
@@ -29,6 +33,9 @@ def _gradinit_section(result: GradInitResult | None, arguments: dict[str, Any] |
         "The initial weights were rescaled by [GradInit](https://arxiv.org/abs/2102.08098) (one learned scale per "
         "tensor), so that training runs without learning-rate warmup."
     )
+    initialization = result.initialization if result is not None else (arguments or {}).get("initialization")
+    if initialization:
+        lines += ["", f"The search started from {_INITIALIZATIONS.get(initialization, f'the `{initialization}` initialization')}."]
     if result is not None:
         lines += [
             "",

@@ -25,6 +25,8 @@ class GradInitResult:
         arguments: the `gradinit_*` arguments of the search.
         graph_rebuilds: iterations that had to recompute g with a second-order graph because the constraint
             turned active unexpectedly.
+        initialization: the initialization θ⁰ came from: `"fairseq"` (`fairseq_init_`) or `"model"` (the model
+            class's own, or a pretrained checkpoint).
     """
 
     scales: dict[str, float]
@@ -34,6 +36,7 @@ class GradInitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     arguments: dict[str, Any] = field(default_factory=dict)
     graph_rebuilds: int = 0
+    initialization: str = "model"
 
     @property
     def iterations(self) -> int:
@@ -64,6 +67,7 @@ class GradInitResult:
             for name in self.scales
         }
         return {
+            "initialization": self.initialization,
             "arguments": self.arguments,
             "iterations": self.iterations,
             "constraint_fraction": self.constraint_fraction,
@@ -84,6 +88,7 @@ class GradInitResult:
             history=data.get("history", []),
             arguments=data.get("arguments", {}),
             graph_rebuilds=data.get("graph_rebuilds", 0),
+            initialization=data.get("initialization", "model"),
         )
 
     def save(self, save_directory: str | os.PathLike) -> str:

@@ -39,6 +39,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .arguments import GradInitArguments
+from .decoder_inputs import with_decoder_inputs
+from .fairseq_init import initialization_of
 from .parameters import BIAS, NORM, select_scaled_tensors, trainable_parameters
 from .result import GradInitResult
 from .search_mode import double_backward_attention, search_mode
@@ -59,8 +61,9 @@ class GradInitError(RuntimeError):
 
 
 def model_loss(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
-    """The Hugging Face convention: `model(**batch).loss`."""
-    outputs = model(**batch)
+    """The Hugging Face convention: `model(**batch).loss`, with decoder inputs shifted from the labels where the
+    batch has none (see `decoder_inputs.with_decoder_inputs`)."""
+    outputs = model(**with_decoder_inputs(model, batch))
     loss = getattr(outputs, "loss", None)
     if loss is None and isinstance(outputs, Mapping):
         loss = outputs.get("loss")
@@ -311,6 +314,7 @@ class GradInitSearch:
             history=history,
             arguments=self.args.gradinit_dict(),
             graph_rebuilds=self.graph_rebuilds,
+            initialization=initialization_of(self.model),
         )
 
 
@@ -408,6 +412,7 @@ def _record_initialization(model: nn.Module, result: GradInitResult) -> None:
     config = getattr(model, "config", None)
     if config is not None:
         config.gradinit = {
+            "initialization": result.initialization,
             "iterations": result.iterations,
             "constraint_fraction": result.constraint_fraction,
             **result.scale_summary(),

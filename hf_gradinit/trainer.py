@@ -16,6 +16,7 @@ from transformers.trainer_utils import set_seed
 
 from .arguments import GradInitArguments
 from .config import GradInitConfig
+from .decoder_inputs import label_safe_collator, with_decoder_inputs
 from .distributed import check_parameters_match, sync_parameters
 from .hub import GradInitPushError, check_hub_access, push_initialization_to_hub, save_initialization
 from .model_card import build_model_card, hub_base_model
@@ -90,6 +91,8 @@ class GradInitTrainer(Seq2SeqTrainer):
                 "after the search. Pass model=... instead, or set gradinit=False."
             )
         super().__init__(model, args, *pargs, **kwargs)
+        # DataCollatorForSeq2Seq(tokenizer, model=fsmt) would overwrite the labels' −100 with pad ids.
+        self.data_collator = label_safe_collator(self.data_collator)
         if _loss_ignores_num_items(self.accelerator.unwrap_model(self.model)):
             # The Trainer multiplies the loss by the process count for models whose forward takes **kwargs,
             # assuming they divide by the global token count; BART, Marian and FSMT take **kwargs but average
@@ -103,6 +106,10 @@ class GradInitTrainer(Seq2SeqTrainer):
             check_hub_access(self.args.gradinit_repo_id, private=self.args.hub_private_repo, token=self.args.hub_token)
         self._search_logs = _KeepSearchLogs()
         self.add_callback(self._search_logs)
+
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        # Labels-only batches: decoder inputs from the labels, also for FSMT (which would read the source ids).
+        return super().compute_loss(model, with_decoder_inputs(model, inputs), *args, **kwargs)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, **kwargs):
         if self.args.gradinit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from .modeling import MODEL_CLASSES, PRESETS
+from .modeling import INITIALIZATIONS, MODEL_CLASSES, PRESETS
 
 _EXTENSIONS = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
 
@@ -20,13 +20,27 @@ class ModelArguments:
     )
     model_type: str | None = field(
         default=None,
-        metadata={"help": "Model type to build from scratch.", "choices": sorted(MODEL_CLASSES)},
+        metadata={
+            "help": "Model type to build from scratch. 'transformer' is fairseq's Post-LN Transformer (the GradInit "
+            "paper's model) in Marian's classes; 'bart', 'marian', 'fsmt' are those models' own layouts.",
+            "choices": sorted(MODEL_CLASSES),
+        },
+    )
+    init: str = field(
+        default="model",
+        metadata={
+            "help": "Initialization of a model built from scratch: 'model' (the model class's own, N(0, 0.02) for "
+            "BART/Marian) or 'fairseq' (fairseq's transformer init, the GradInit paper's starting point).",
+            "choices": list(INITIALIZATIONS),
+        },
     )
     preset: str | None = field(
         default=None,
         metadata={
-            "help": "A size and regularisation preset for --model_type ('iwslt14': the GradInit paper's IWSLT'14 "
-            "Post-LN Transformer: 6+6 layers, d 512, ffn 1024, 4 heads, shared embeddings, dropout 0.3).",
+            "help": "A preset for --model_type ('iwslt14': the GradInit paper's IWSLT'14 setting: 6+6 layers, d 512, "
+            "ffn 1024, 4 heads, dropout 0.3/0.1/0.1; and, unless given explicitly, its training and GradInit flags: "
+            "Adam (0.9, 0.98), lr 5e-4, linear decay, no warmup, no gradient clipping, weight decay 1e-4, label "
+            "smoothing 0.1, 780 search iterations, scale lr 2.5e-3, LayerNorm scales up to 100).",
             "choices": sorted(PRESETS),
         },
     )
@@ -53,6 +67,10 @@ class ModelArguments:
     def __post_init__(self):
         if self.model_type is not None and self.model_type not in MODEL_CLASSES:
             raise ValueError(f"--model_type {self.model_type!r} is not one of {sorted(MODEL_CLASSES)}.")
+        if self.init not in INITIALIZATIONS:
+            raise ValueError(f"--init {self.init!r} is not one of {list(INITIALIZATIONS)}.")
+        if self.model_name_or_path is not None and self.init != "model":
+            raise ValueError("--init only applies to models trained from scratch (--model_type): it would overwrite the pretrained weights.")
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"--preset {self.preset!r} is not one of {sorted(PRESETS)}.")
         if self.model_name_or_path is None and self.model_type is None:

@@ -3,6 +3,7 @@ and `hf-gradinit init`."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -11,17 +12,34 @@ from transformers import HfArgumentParser
 from ..config import GradInitConfig
 from .arguments import DataTrainingArguments, ModelArguments
 from .data import load_raw_datasets, tokenize_datasets
-from .modeling import build_model
+from .modeling import TRAINING_PRESETS, build_model
 from .tokenizer import load_or_train_tokenizer
 
 
 def parse_translation_arguments(argv: list[str] | None = None) -> tuple[ModelArguments, DataTrainingArguments, GradInitConfig]:
-    """Command-line flags, or a single JSON file holding them."""
+    """Command-line flags, or a single JSON file holding them. A `--preset` fills in its training and GradInit
+    flags (`TRAINING_PRESETS`) wherever they are not given explicitly."""
     argv = sys.argv[1:] if argv is None else argv
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, GradInitConfig))
     if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
-    return parser.parse_args_into_dataclasses(args=argv)
+        path = os.path.abspath(argv[0])
+        with open(path, encoding="utf-8") as f:
+            given = json.load(f)
+        preset = TRAINING_PRESETS.get(given.get("preset"), {})
+        return parser.parse_dict({**preset, **given})
+    preset = TRAINING_PRESETS.get(_flag_value(argv, "preset"), {})
+    explicit = {a[2:].split("=", 1)[0] for a in argv if a.startswith("--")}
+    defaults = [f"--{key}={value}" for key, value in preset.items() if key not in explicit]
+    return parser.parse_args_into_dataclasses(args=defaults + list(argv))
+
+
+def _flag_value(argv: list[str], name: str) -> str | None:
+    for i, a in enumerate(argv):
+        if a == f"--{name}" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(f"--{name}="):
+            return a.split("=", 1)[1]
+    return None
 
 
 def dataset_label(data_args: DataTrainingArguments) -> str:
