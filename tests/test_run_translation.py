@@ -55,8 +55,8 @@ def base_args(tmp_path, train, valid, test, out):
     ]
 
 
-@pytest.mark.parametrize("model_type", ["bart", "fsmt"])
-def test_from_scratch_with_trained_tokenizer(tmp_path, model_type):
+@pytest.mark.parametrize("model_type,init", [("bart", "model"), ("fsmt", "model"), ("transformer", "fairseq")])
+def test_from_scratch_with_trained_tokenizer(tmp_path, model_type, init):
     data = tmp_path / "toy-de-en"
     data.mkdir()
     train = write_corpus(data, 320, seed=0, gz=True)
@@ -64,6 +64,7 @@ def test_from_scratch_with_trained_tokenizer(tmp_path, model_type):
     out = str(tmp_path / "out")
     args = base_args(tmp_path, train, valid, test, out)
     args[args.index("--model_type") + 1] = model_type  # FSMT needs decoder_input_ids built from the labels
+    args += ["--init", init]
     proc = run(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
@@ -76,6 +77,9 @@ def test_from_scratch_with_trained_tokenizer(tmp_path, model_type):
     with open(os.path.join(out, "gradinit", "scales.json")) as f:
         scales = json.load(f)
     assert any(abs(t["scale"] - 1) > 1e-3 for t in scales["tensors"].values())
+    assert scales["initialization"] == init
+    with open(os.path.join(out, "gradinit", "README.md")) as f:
+        assert f"The search started from {'fairseq' if init == 'fairseq' else 'the model'}" in f.read()
     for name in ("model.safetensors", "tokenizer.json", "config.json", "README.md"):
         assert os.path.exists(os.path.join(out, name)), name
     with open(os.path.join(out, "README.md")) as f:

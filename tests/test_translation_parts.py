@@ -35,3 +35,41 @@ def test_model_arguments_refuse_inconsistent_choices():
         ModelArguments(model_type="bart")
     with pytest.raises(ValueError, match="--model_type 'gpt2'"):
         ModelArguments(model_type="gpt2", train_tokenizer=True)
+
+
+def _parse(tmp_path, *flags):
+    from hf_gradinit.translation import parse_translation_arguments
+
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"translation": {"de": "ja", "en": "yes"}}\n')
+    base = ["--model_type", "transformer", "--train_tokenizer", "--train_file", str(train), "--source_lang", "de",
+            "--target_lang", "en", "--output_dir", str(tmp_path / "out"), "--report_to", "none"]
+    return parse_translation_arguments(base + list(flags))
+
+
+def test_iwslt14_preset_sets_the_papers_training_flags_unless_given(tmp_path):
+    _, _, plain = _parse(tmp_path)
+    model_args, _, args = _parse(tmp_path, "--preset", "iwslt14", "--learning_rate", "1e-3", "--gradinit_iters=50")
+    assert model_args.preset == "iwslt14"
+    assert (args.learning_rate, args.gradinit_iters) == (1e-3, 50)  # explicit flags win
+    assert (args.adam_beta1, args.adam_beta2, args.weight_decay, args.label_smoothing_factor) == (0.9, 0.98, 1e-4, 0.1)
+    assert args.max_grad_norm == 0.0 and plain.max_grad_norm == 1.0  # no clipping, as the paper's --clip-norm 0
+    assert args.lr_scheduler_type == "linear" and args.warmup_steps == 0
+    assert (args.gradinit_lr, args.gradinit_beta2, args.gradinit_max_scale) == (2.5e-3, 0.98, 100.0)
+
+
+def test_iwslt14_preset_in_a_json_file(tmp_path):
+    import json
+
+    from hf_gradinit.translation import parse_translation_arguments
+
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"translation": {"de": "ja", "en": "yes"}}\n')
+    path = tmp_path / "args.json"
+    path.write_text(json.dumps({
+        "model_type": "transformer", "init": "fairseq", "preset": "iwslt14", "train_tokenizer": True,
+        "train_file": str(train), "source_lang": "de", "target_lang": "en", "output_dir": str(tmp_path / "o"),
+        "weight_decay": 0.0,
+    }))
+    model_args, _, args = parse_translation_arguments([str(path)])
+    assert model_args.init == "fairseq" and args.weight_decay == 0.0 and args.max_grad_norm == 0.0
