@@ -2,8 +2,43 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+# S̃ and S take the first and the last ⌈2n/3⌉ rows of a batch: with fewer than 3 rows they are the same rows.
+MIN_SEARCH_BATCH_ROWS = 3
+
+
+def _check_int(name: str, value: Any, minimum: int, why: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}{' ' + why if why else ''}, got {value}.")
+    return int(value)
+
+
+def _check_float(
+    name: str,
+    value: Any,
+    *,
+    positive: bool = False,
+    non_negative: bool = False,
+    allow_inf: bool = False,
+    or_none: bool = False,
+    note: str = "",
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}.")
+    value = float(value)
+    if math.isnan(value) or (math.isinf(value) and not allow_inf):
+        raise ValueError(f"{name} must be a finite number, got {value}.")
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be > 0{' (or None)' if or_none else ''}, got {value}.")
+    if non_negative and not value >= 0:
+        raise ValueError(f"{name} must be >= 0{note}, got {value}.")
+    return value
 
 
 @dataclass
@@ -24,7 +59,8 @@ class GradInitArguments:
         gradinit_iters (`int`, *optional*, defaults to `780`):
             Number of search iterations (one batch each).
         gradinit_batch_size (`int` or `None`, *optional*, defaults to `None`):
-            Per-device batch size of the search. `None` uses `per_device_train_batch_size`.
+            Per-device batch size of the search, at least 3 rows (S̃ and S must differ). `None` uses
+            `per_device_train_batch_size`.
         gradinit_lr (`float`, *optional*, defaults to `1e-3`):
             Learning rate of the Adam optimizer that updates the scales α.
         gradinit_ln_lr (`float` or `None`, *optional*, defaults to `None`):
@@ -40,7 +76,7 @@ class GradInitArguments:
         gradinit_min_scale (`float`, *optional*, defaults to `0.01`):
             Lower bound of the scales of weights and LayerNorm weights (biases have 0).
         gradinit_max_scale (`float`, *optional*, defaults to `1.0`):
-            Upper bound of the scales of LayerNorm weights.
+            Upper bound of the scales of LayerNorm weights (`inf` leaves them unbounded, as the paper's code does).
         gradinit_grad_clip (`float`, *optional*, defaults to `0.0`):
             Clip each dL/dα to ±this value before the Adam update. 0 turns clipping off.
     """
@@ -60,7 +96,9 @@ class GradInitArguments:
     gradinit_iters: int = field(default=780, metadata={"help": "Number of search iterations (one batch each)."})
     gradinit_batch_size: int | None = field(
         default=None,
-        metadata={"help": "Per-device batch size of the search. Defaults to per_device_train_batch_size."},
+        metadata={
+            "help": "Per-device batch size of the search, at least 3 rows. Defaults to per_device_train_batch_size."
+        },
     )
     gradinit_lr: float = field(
         default=1e-3, metadata={"help": "Learning rate of the Adam optimizer that updates the scales."}
@@ -82,7 +120,9 @@ class GradInitArguments:
     gradinit_min_scale: float = field(
         default=0.01, metadata={"help": "Lower bound of the scales of weights and LayerNorm weights."}
     )
-    gradinit_max_scale: float = field(default=1.0, metadata={"help": "Upper bound of the scales of LayerNorm weights."})
+    gradinit_max_scale: float = field(
+        default=1.0, metadata={"help": "Upper bound of the scales of LayerNorm weights ('inf': unbounded)."}
+    )
     gradinit_grad_clip: float = field(
         default=0.0, metadata={"help": "Clip each dL/dalpha to +-this value before the update; 0 turns it off."}
     )
@@ -94,27 +134,27 @@ class GradInitArguments:
         """Raise `ValueError` naming the first invalid `gradinit_*` field."""
         if self.gradinit_alg not in ("adam", "sgd"):
             raise ValueError(f"gradinit_alg must be 'adam' or 'sgd', got {self.gradinit_alg!r}.")
-        if self.gradinit_iters < 0:
-            raise ValueError(f"gradinit_iters must be >= 0, got {self.gradinit_iters}.")
-        if self.gradinit_batch_size is not None and self.gradinit_batch_size < 1:
-            raise ValueError(f"gradinit_batch_size must be >= 1 (or None), got {self.gradinit_batch_size}.")
+        _check_int("gradinit_iters", self.gradinit_iters, 0)
+        if self.gradinit_batch_size is not None:
+            # S̃ (the first 2/3 rows) and S (the last 2/3) are the same rows below 3 rows.
+            _check_int("gradinit_batch_size", self.gradinit_batch_size, MIN_SEARCH_BATCH_ROWS, "so that S̃ and S differ")
         for name in ("gradinit_lr", "gradinit_eta", "gradinit_gamma"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
-        if self.gradinit_ln_lr is not None and not self.gradinit_ln_lr > 0:
-            raise ValueError(f"gradinit_ln_lr must be > 0 (or None), got {self.gradinit_ln_lr}.")
+            _check_float(name, getattr(self, name), positive=True)
+        if self.gradinit_ln_lr is not None:
+            _check_float("gradinit_ln_lr", self.gradinit_ln_lr, positive=True, or_none=True)
         for name in ("gradinit_beta1", "gradinit_beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")
-        if not self.gradinit_min_scale >= 0:
-            raise ValueError(f"gradinit_min_scale must be >= 0, got {self.gradinit_min_scale}.")
+            value = _check_float(name, getattr(self, name))
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value}.")
+        _check_float("gradinit_min_scale", self.gradinit_min_scale, non_negative=True)
+        # The paper's code leaves LayerNorm scales unbounded: +inf is allowed here, NaN is not.
+        _check_float("gradinit_max_scale", self.gradinit_max_scale, allow_inf=True)
         if self.gradinit_min_scale > self.gradinit_max_scale:
             raise ValueError(
                 f"gradinit_min_scale ({self.gradinit_min_scale}) must not exceed gradinit_max_scale "
                 f"({self.gradinit_max_scale})."
             )
-        if not self.gradinit_grad_clip >= 0:
-            raise ValueError(f"gradinit_grad_clip must be >= 0 (0 = off), got {self.gradinit_grad_clip}.")
+        _check_float("gradinit_grad_clip", self.gradinit_grad_clip, non_negative=True, note=" (0 = off)")
 
     def gradinit_dict(self) -> dict[str, Any]:
         """The `gradinit_*` fields alone, as a plain dict (also on a `GradInitConfig`)."""
@@ -128,4 +168,4 @@ class GradInitArguments:
         return cls(**{f.name: getattr(args, f.name) for f in fields(GradInitArguments)})
 
 
-__all__ = ["GradInitArguments"]
+__all__ = ["GradInitArguments", "MIN_SEARCH_BATCH_ROWS"]

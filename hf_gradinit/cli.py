@@ -62,6 +62,8 @@ def push(argv: list[str]) -> None:
     parser.add_argument("--private", action="store_true", default=None)
     parser.add_argument("--token", default=None)
     ns = parser.parse_args(argv)
+    if not os.path.isdir(ns.save_directory):
+        raise FileNotFoundError(f"{ns.save_directory}: no such folder (give a folder the search wrote, e.g. out/gradinit).")
     print(f"Pushed to {push_initialization_to_hub(ns.save_directory, ns.repo_id, private=ns.private, token=ns.token)}")
 
 
@@ -74,7 +76,15 @@ def main(argv: list[str] | None = None) -> None:
         print(__doc__)
         raise SystemExit(2 if argv and argv[0] not in ("-h", "--help") else 0)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
-    COMMANDS[argv[0]](argv[1:])
+    from .hub import GradInitPushError
+    from .search import GradInitError
+
+    try:
+        COMMANDS[argv[0]](argv[1:])
+    except (ValueError, FileNotFoundError, GradInitError, GradInitPushError) as e:
+        # A user error: one line, no traceback, argparse's exit code.
+        print(f"hf-gradinit {argv[0]}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 
 from huggingface_hub import HfApi
 
@@ -30,20 +32,43 @@ def save_initialization(
     languages: list[str] | None = None,
 ) -> str:
     """Write the initialized model (safetensors, config, generation config), its processing class,
-    `scales.json`, a plot of the scales and a model card into `save_directory`."""
-    os.makedirs(save_directory, exist_ok=True)
-    model.save_pretrained(save_directory)
+    `scales.json`, a plot of the scales and a model card into `save_directory`.
+
+    The folder is written beside `save_directory` first and then put in its place whole: an older folder there is
+    replaced (with a warning), never mixed with the new files, and a failure leaves it as it was.
+    """
+    save_directory = os.path.normpath(save_directory)
+    parent = os.path.dirname(os.path.abspath(save_directory))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(save_directory)}-", dir=parent)
+    try:
+        _write_initialization(model, result, staging, processing_class, os.path.basename(save_directory), model_name, datasets, languages)
+        if os.path.exists(save_directory):
+            logger.warning("Replacing %s, written by an earlier GradInit search.", save_directory)
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(save_directory)}-old-", dir=parent)
+            os.replace(save_directory, os.path.join(old, "previous"))
+            os.replace(staging, save_directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, save_directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return save_directory
+
+
+def _write_initialization(model, result, directory, processing_class, default_name, model_name, datasets, languages) -> None:
+    model.save_pretrained(directory)
     if processing_class is not None:
-        processing_class.save_pretrained(save_directory)
-    result.save(save_directory)
+        processing_class.save_pretrained(directory)
+    result.save(directory)
     try:
         from .scale_report import plot_scales
 
-        plot_scales(result, os.path.join(save_directory, PLOT_NAME))
+        plot_scales(result, os.path.join(directory, PLOT_NAME))
     except ImportError:
-        logger.warning("matplotlib is not installed: no %s in %s (pip install matplotlib).", PLOT_NAME, save_directory)
+        logger.warning("matplotlib is not installed: no %s in %s (pip install matplotlib).", PLOT_NAME, directory)
     card = build_model_card(
-        model_name=model_name or os.path.basename(os.path.normpath(save_directory)),
+        model_name=model_name or default_name,
         model_type=model.config.model_type,
         base_model=hub_base_model(model),
         datasets=datasets,
@@ -51,8 +76,7 @@ def save_initialization(
         result=result,
         initialization_only=True,
     )
-    card.save(os.path.join(save_directory, "README.md"))
-    return save_directory
+    card.save(os.path.join(directory, "README.md"))
 
 
 def check_hub_access(repo_id: str, private: bool | None = None, token: str | None = None) -> str:

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .arguments import GradInitArguments
+from .arguments import MIN_SEARCH_BATCH_ROWS, GradInitArguments
 from .decoder_inputs import with_decoder_inputs
 from .fairseq_init import initialization_of
 from .parameters import BIAS, NORM, select_scaled_tensors, trainable_parameters
@@ -54,6 +54,7 @@ LossFn = Callable[[nn.Module, Mapping[str, Any]], torch.Tensor]
 # recomputing g.
 _GRAPH_MARGIN = 0.9
 _ADAM_EPS = 1e-8
+_ADVICE = "Try a smaller gradinit_lr, a smaller gradinit_eta or a larger gradinit_gamma"
 
 
 class GradInitError(RuntimeError):
@@ -200,8 +201,7 @@ class GradInitSearch:
         if not (math.isfinite(record["loss"]) and math.isfinite(record["grad_norm"])):
             raise GradInitError(
                 f"the loss is {record['loss']} and the gradient norm ‖g‖ is {record['grad_norm']}: the search "
-                "diverged. Try a smaller gradinit_lr, a smaller gradinit_eta or a larger gradinit_gamma, and check "
-                "the batches for empty or invalid labels."
+                f"diverged. {_ADVICE}, and check the batches for empty or invalid labels."
             )
         record["constraint"] = record["grad_norm"] > gamma
         self.expect_constraint = record["grad_norm"] > _GRAPH_MARGIN * gamma
@@ -239,6 +239,11 @@ class GradInitSearch:
             local = [v[i] - eta * h for i, h in zip(self.scaled_index, hessian_term)]
             d_alpha, objective = self._alpha_dots(local, objective)
             record["objective"] = objective * eta
+        if not (math.isfinite(record.get("objective", 0.0)) and torch.isfinite(d_alpha).all()):
+            raise GradInitError(
+                f"the objective L(θ'; S) is {record.get('objective')} or its α-gradient is not finite: the simulated "
+                f"step diverged. {_ADVICE}."
+            )
         return record, d_alpha
 
     def _local_gradient(self, batch: Mapping[str, Any], create_graph: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -280,6 +285,8 @@ class GradInitSearch:
         denom = (m.exp_avg_sq / (1 - b2**m.step)).sqrt_().add_(_ADAM_EPS)
         self.alpha -= self.lr * (m.exp_avg / (1 - b1**m.step)) / denom
         self.alpha = torch.minimum(torch.maximum(self.alpha, self.alpha_min), self.alpha_max)
+        if not torch.isfinite(self.alpha).all():
+            raise GradInitError(f"a scale α became infinite or NaN. {_ADVICE}.")
         self.write_parameters()
 
     # -- weights -------------------------------------------------------------------------------------------
@@ -295,6 +302,18 @@ class GradInitSearch:
                     p.copy_(t0)
                 else:
                     torch.mul(t0, a, out=p)
+
+    def check_weights_fit(self, dtypes: Mapping[int, torch.dtype]) -> None:
+        """Raise `GradInitError` if a written tensor α·θ⁰ is not finite, or would overflow when cast back to its
+        original dtype `dtypes[id(param)]` (a large α in float16 or bfloat16)."""
+        for t, param in zip(self.scaled, self.scaled_params):
+            dtype = dtypes.get(id(param), param.dtype)
+            largest = float(param.detach().abs().max()) if param.numel() else 0.0
+            if not math.isfinite(largest) or (dtype.is_floating_point and largest > torch.finfo(dtype).max):
+                raise GradInitError(
+                    f"{t.name} would hold {largest:.4g} in {dtype} (scale α = {self.alpha[self.scaled.index(t)].item():.4g}), "
+                    f"beyond what {dtype} represents. Try a smaller gradinit_lr or train in float32."
+                )
 
     def restore(self) -> None:
         """Put every trainable tensor back to θ⁰, exactly."""
@@ -365,6 +384,11 @@ def gradinit(
     args = GradInitArguments() if args is None else args
     args.validate_gradinit_arguments()
     loss_fn = model_loss if loss_fn is None else loss_fn
+    _check_model(model)
+    if args.gradinit_iters == 0:
+        # No search: nothing is scaled and the model is not marked, so a later search still runs.
+        logger.info("gradinit_iters=0: no GradInit search.")
+        return GradInitResult({}, {}, {}, {}, arguments=args.gradinit_dict(), initialization=initialization_of(model))
     device = next(model.parameters()).device
     stream = _batches_forever(batches)
     first = next(stream, None)
@@ -372,17 +396,32 @@ def gradinit(
         raise ValueError("gradinit() got no batches: the dataset or iterable is empty.")
     if not isinstance(first, Mapping):
         raise ValueError(f"gradinit() needs batches that are dicts of tensors, got {type(first).__name__}.")
+    if _rows(first) < MIN_SEARCH_BATCH_ROWS:
+        raise ValueError(
+            f"A GradInit batch has {_rows(first)} rows: S̃ (its first 2/3) and S (its last 2/3) would be the same rows. "
+            f"Use at least {MIN_SEARCH_BATCH_ROWS} rows per device (gradinit_batch_size)."
+        )
+    dtypes = {id(p): p.dtype for p in model.parameters()}
 
     history: list[dict[str, Any]] = []
+    skipped = 0
     with search_mode(model):
         search = GradInitSearch(model, args, loss_fn, reduce)
         bar = tqdm(total=args.gradinit_iters, desc="GradInit", disable=not progress_bar)
         try:
             batch = first
-            for step in range(1, args.gradinit_iters + 1):
+            step = 1
+            while step <= args.gradinit_iters:
                 if batch is None:
                     logger.warning("The batches ran out after %d GradInit iterations; the search stops there.", step - 1)
                     break
+                if _rows(batch) < MIN_SEARCH_BATCH_ROWS:
+                    # e.g. the last, short batch of an epoch
+                    if not skipped:
+                        logger.warning("Skipping GradInit batches of fewer than %d rows.", MIN_SEARCH_BATCH_ROWS)
+                    skipped += 1
+                    batch = next(stream, None)
+                    continue
                 try:
                     record = {"step": step, **search.step(_to_device(batch, device))}
                 except GradInitError as e:
@@ -395,6 +434,11 @@ def gradinit(
                 if callback is not None:
                     callback(record, search)
                 batch = next(stream, None) if step < args.gradinit_iters else None
+                step += 1
+            try:
+                search.check_weights_fit(dtypes)
+            except GradInitError as e:
+                raise GradInitError(f"GradInit finished with unusable weights: {e} The original weights were restored.") from None
         except BaseException as exc:
             search.restore()
             if not isinstance(exc, GradInitError):
@@ -403,8 +447,31 @@ def gradinit(
         finally:
             bar.close()
         result = search.result(history)
+    if skipped:
+        logger.warning("%d GradInit batches of fewer than %d rows were skipped.", skipped, MIN_SEARCH_BATCH_ROWS)
     _record_initialization(model, result)
     return result
+
+
+def _rows(batch: Mapping[str, Any]) -> int:
+    return next((v.shape[0] for v in batch.values() if torch.is_tensor(v) and v.dim() > 0), 0)
+
+
+def _check_model(model: nn.Module) -> None:
+    """Refuse, before any work, a model the search cannot start from."""
+    if is_gradinit_initialized(model):
+        raise ValueError(
+            "The model already went through a GradInit search (model.config.gradinit): a second search would scale "
+            "the already-scaled weights and compound the scales. Start from the original weights, or delete "
+            "model.config.gradinit to search again from these weights on purpose."
+        )
+    for name, p in model.named_parameters():
+        if p.is_meta:
+            raise ValueError(
+                f"Parameter {name} is on the meta device (not materialised), so GradInit cannot compute its scale. "
+                "Load the model with real weights (no device_map='meta' / init_empty_weights), run the search, then "
+                "shard it for training."
+            )
 
 
 def _record_initialization(model: nn.Module, result: GradInitResult) -> None:

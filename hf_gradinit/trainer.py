@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import math
 import os
@@ -11,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from transformers import Seq2SeqTrainer, TrainerCallback
-from transformers.trainer_utils import set_seed
+from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint, set_seed
 
 from .arguments import GradInitArguments
 from .config import GradInitConfig
@@ -53,6 +54,31 @@ def _refuse_sharded(model) -> None:
             )
 
 
+def _is_dataset(obj) -> bool:
+    # A datasets.Dataset, a torch Dataset or a list of examples; a collator is a callable.
+    return obj is not None and not callable(obj) and hasattr(obj, "__getitem__") and hasattr(obj, "__len__")
+
+
+def _dataset_first(pargs: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """`GradInitTrainer(model, args, train_dataset[, eval_dataset], ...)`: a dataset in the third position is the
+    training data (the Trainer's own third parameter is `data_collator`, which is callable and stays positional)."""
+    if not pargs or not _is_dataset(pargs[0]):
+        return pargs, kwargs
+    if "train_dataset" in kwargs:
+        raise TypeError("GradInitTrainer got a dataset as its third argument and train_dataset=... as well.")
+    names = ["train_dataset"] + (["eval_dataset"] if len(pargs) > 1 and _is_dataset(pargs[1]) else [])
+    if len(pargs) > len(names):
+        raise TypeError(
+            "After GradInitTrainer(model, args, train_dataset[, eval_dataset]) pass the other arguments by keyword "
+            "(data_collator=..., processing_class=...)."
+        )
+    for name, value in zip(names, pargs):
+        if name in kwargs:
+            raise TypeError(f"GradInitTrainer got {name} both positionally and by keyword.")
+        kwargs[name] = value
+    return (), kwargs
+
+
 class _KeepSearchLogs(TrainerCallback):
     """`Trainer.train()` starts from a fresh `TrainerState`; put the search's log records back at its head."""
 
@@ -66,6 +92,12 @@ class _KeepSearchLogs(TrainerCallback):
 
 class GradInitTrainer(Seq2SeqTrainer):
     """A [`~transformers.Seq2SeqTrainer`] whose `train()` first runs the GradInit scale search.
+
+    `GradInitTrainer(model, args, train_dataset)` works as written: a dataset (anything indexable with a length
+    that is not callable) in the third position is the training data, and a fourth dataset the evaluation data;
+    pass the rest by keyword. A callable in the third position is a `data_collator`, as in the `Trainer`. Without
+    a collator and with a `processing_class`, batches are padded by
+    `DataCollatorForSeq2Seq(processing_class, model=model, label_pad_token_id=-100)`.
 
     The search draws its batches from the trainer's own train dataloader (collator, sampler and Accelerate
     sharding apply, with `gradinit_batch_size` rows per device), uses the trainer's loss (label smoothing
@@ -83,6 +115,11 @@ class GradInitTrainer(Seq2SeqTrainer):
             raise TypeError(
                 f"GradInitTrainer needs args=GradInitConfig(...), got {type(args).__name__}: it has no gradinit_* fields."
             )
+        pargs, kwargs = _dataset_first(pargs, kwargs)
+        processing_class = kwargs.get("processing_class", pargs[3] if len(pargs) > 3 else None)
+        if not pargs and kwargs.get("data_collator") is None and processing_class is not None and model is not None:
+            # The Trainer's default would pad inputs but not labels; seq2seq rows need both (labels with −100).
+            kwargs["data_collator"] = DataCollatorForSeq2Seq(processing_class, model=model, label_pad_token_id=-100)
         # Positionally, model_init follows data_collator, train_dataset, eval_dataset and processing_class.
         model_init = kwargs.get("model_init", pargs[4] if len(pargs) > 4 else None)
         if args.gradinit and model_init is not None:
@@ -112,14 +149,32 @@ class GradInitTrainer(Seq2SeqTrainer):
         return super().compute_loss(model, with_decoder_inputs(model, inputs), *args, **kwargs)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, **kwargs):
+        if resume_from_checkpoint:
+            # The Trainer loads only the weights of the checkpoint into the model: take its GradInit record too,
+            # so that later checkpoints, the final model and its card still say it was initialized.
+            self._carry_gradinit_record(resume_from_checkpoint)
         if self.args.gradinit:
             if resume_from_checkpoint:
                 logger.info("Resuming from a checkpoint: the GradInit search is skipped.")
+            elif self.args.gradinit_iters == 0:
+                logger.info("gradinit_iters=0: no GradInit search.")
             elif is_gradinit_initialized(self.model):
                 logger.info("The model is already GradInit-initialized (config.gradinit): the search is skipped.")
             else:
                 self.gradinit()
         return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
+
+    def _carry_gradinit_record(self, resume_from_checkpoint: str | bool) -> None:
+        checkpoint = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
+        config_file = os.path.join(checkpoint, "config.json") if checkpoint else None
+        if not config_file or not os.path.isfile(config_file):
+            return
+        with open(config_file, encoding="utf-8") as f:
+            saved = json.load(f)
+        config = self.accelerator.unwrap_model(self.model).config
+        for key in ("gradinit", "initialization"):
+            if saved.get(key) and not getattr(config, key, None):
+                setattr(config, key, saved[key])
 
     def gradinit(self) -> GradInitResult:
         """Run the scale search on the training data, save `output_dir/gradinit/` and return the result."""
@@ -135,6 +190,9 @@ class GradInitTrainer(Seq2SeqTrainer):
             # What DDP does when it wraps the model: every process starts from the main process's weights.
             sync_parameters(model)
         set_seed(args.seed)
+        if args.gradinit_iters == 0:
+            logger.info("gradinit_iters=0: no GradInit search, nothing written.")
+            return gradinit(model, [], args)
         start, first_record = time.time(), len(self.state.log_history)
         result = gradinit(
             model,

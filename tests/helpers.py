@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import sys
 
 import torch
 from datasets import Dataset
@@ -88,3 +90,13 @@ def batches(tokenizer, model, n_batches: int = 3, batch_size: int = 6, seed: int
     collate = collator(tokenizer, model)
     rows = [ds[i] for i in range(len(ds))]
     return [dict(collate(rows[i : i + batch_size])) for i in range(0, len(rows), batch_size)]
+
+
+def console_script(name: str) -> list[str]:
+    """The command line of a console script of this package: the one installed beside this Python (a venv's
+    bin/ need not be on PATH), or the module run by this Python."""
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    return [beside] if os.path.isfile(beside) else [sys.executable, "-m", "hf_gradinit.cli"]
+
+
+HF_GRADINIT = console_script("hf-gradinit")

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 import yaml
+from helpers import HF_GRADINIT
 from hub_server import HubServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -83,7 +84,7 @@ def test_server_error_keeps_local_checkpoint_and_says_how_to_retry(hub, tmp_path
     # The retry the message suggests works once the Hub answers again.
     hub.state.fail.clear()
     retry = subprocess.run(
-        ["hf-gradinit", "push", str(local), "--repo_id", REPO], env=client_env(hub, tmp_path),
+        [*HF_GRADINIT, "push", str(local), "--repo_id", REPO], env=client_env(hub, tmp_path),
         capture_output=True, text=True, timeout=120,
     )
     assert retry.returncode == 0, retry.stderr[-3000:]
@@ -104,7 +105,7 @@ def test_console_script_init_end_to_end(hub, tmp_path):
             f.write(json.dumps({"translation": {"de": f"das haus {i % 7} ist rot", "en": f"the house {i % 7} is red"}}) + "\n")
     out = tmp_path / "init"
     cmd = [
-        "hf-gradinit", "init", "--model_type", "bart",
+        *HF_GRADINIT, "init", "--model_type", "bart",
         "--config_overrides", "d_model=16,encoder_layers=1,decoder_layers=1,encoder_ffn_dim=32,decoder_ffn_dim=32,"
         "encoder_attention_heads=2,decoder_attention_heads=2",
         "--train_tokenizer", "--vocab_size", "60", "--train_file", str(data), "--source_lang", "de", "--target_lang", "en",
