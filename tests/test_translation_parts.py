@@ -73,3 +73,66 @@ def test_iwslt14_preset_in_a_json_file(tmp_path):
     }))
     model_args, _, args = parse_translation_arguments([str(path)])
     assert model_args.init == "fairseq" and args.weight_decay == 0.0 and args.max_grad_norm == 0.0
+
+
+def _data_args(**kw):
+    from hf_gradinit.translation import DataTrainingArguments
+
+    return DataTrainingArguments(**{"source_lang": "de", "target_lang": "en", **kw})
+
+
+@pytest.mark.parametrize(
+    "lines,message",
+    [
+        (['{"translation": {"de": "ja", "en": "yes"}}', '{"translation": {"de": "nein", "en": }'], "line 2: not valid JSON"),
+        (['{"translation": {"de": "ja", "en": "yes"}}', '{"translation": {"de": "nein"}}'], "line 2: translation.en is missing"),
+        (['{"translation": {"de": "ja", "en": "yes"}}', '{"translation": {"de": null, "en": "no"}}'], "line 2: translation.de is null"),
+        (['{"translation": {"de": "ja", "en": "yes"}}', '["de", "en"]'], "line 2: expected"),
+        ([], "no examples (the file is empty)"),
+    ],
+)
+def test_every_line_of_a_data_file_is_checked_before_any_work(tmp_path, lines, message):
+    from hf_gradinit.translation import load_raw_datasets
+
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    with pytest.raises(ValueError, match=f"--train_file {path}.*{message}".replace("(", r"\(").replace(")", r"\)")):
+        load_raw_datasets(_data_args(train_file=str(path)))
+
+
+def test_pairs_with_an_empty_side_are_dropped_and_counted(tmp_path, caplog):
+    from hf_gradinit.translation import load_raw_datasets
+
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"translation": {"de": "ja", "en": "yes"}}\n{"translation": {"de": " ", "en": "no"}}\n'
+                    '{"translation": {"de": "gut", "en": ""}}\n')
+    with caplog.at_level(logging.WARNING):
+        raw = load_raw_datasets(_data_args(train_file=str(path)))
+    assert [r["translation"]["de"] for r in raw["train"]] == ["ja"]
+    assert "dropped 2 of 3 pairs" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "kw,message",
+    [
+        ({"target_lang": "de"}, "both 'de'"),
+        ({"max_source_length": 0}, "--max_source_length must be a positive"),
+        ({"max_target_length": -5}, "--max_target_length must be a positive"),
+    ],
+)
+def test_data_arguments_refuse_what_cannot_train(tmp_path, kw, message):
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"translation": {"de": "ja", "en": "yes"}}\n')
+    with pytest.raises(ValueError, match=message):
+        _data_args(train_file=str(path), **kw)
+
+
+def test_lengths_leave_room_for_text(tmp_path):
+    from hf_gradinit.translation import load_raw_datasets, tokenize_datasets
+
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"translation": {"de": "ja", "en": "yes"}}\n' * 20)
+    args = _data_args(train_file=str(path), max_target_length=1)
+    tok = train_tokenizer(["ja yes"] * 20, "bpe", vocab_size=40)
+    with pytest.raises(ValueError, match="--max_target_length 1 leaves no room"):
+        tokenize_datasets(load_raw_datasets(args), tok, args, lambda desc: __import__("contextlib").nullcontext())

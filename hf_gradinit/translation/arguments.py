@@ -125,5 +125,11 @@ class DataTrainingArguments:
                 raise ValueError(f"--{name} {path}: expected a JSON lines file ({', '.join(_EXTENSIONS)}).")
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"--{name} {path}: no such file.")
+        if self.source_lang == self.target_lang:
+            raise ValueError(f"--source_lang and --target_lang are both {self.source_lang!r}: a translation needs two languages.")
         if self.val_max_target_length is None:
             self.val_max_target_length = self.max_target_length
+        for name in ("max_source_length", "max_target_length", "val_max_target_length"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name} must be a positive number of tokens, got {value!r}.")
