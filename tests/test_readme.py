@@ -1,0 +1,47 @@
+"""The README's code, run exactly as written, on a tiny model and data the test provides under the names the
+README uses (`model`, `tokenizer`, `train_dataset`, `batches`)."""
+
+import os
+import re
+
+import pytest
+from helpers import batches, tiny_bart, tiny_tokenizer, tokenized_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def readme_block(heading: str) -> str:
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_use_it_with_the_trainer(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tokenizer = tiny_tokenizer()
+    model = tiny_bart(d_model=8, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=16, decoder_ffn_dim=16)
+    namespace = {"model": model, "tokenizer": tokenizer, "train_dataset": tokenized_dataset(tokenizer, 24)}
+    exec(readme_block("Use it with the Trainer"), namespace)
+    trainer = namespace["trainer"]
+    assert trainer.gradinit_result.iterations == 200 and trainer.state.global_step > 0
+    assert (tmp_path / "out" / "gradinit" / "scales.json").exists()
+
+
+def test_use_it_without_the_trainer(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = tiny_bart()
+    namespace = {"model": model, "batches": batches(tiny_tokenizer(), model, 3)}
+    exec(readme_block("Use it without the Trainer"), namespace)
+    result = namespace["result"]
+    assert result.iterations == 100 and result.initialization == "fairseq"
+    assert (tmp_path / "init" / "scales.json").exists()
+
+
+def test_docstring_examples():
+    import doctest
+
+    import hf_gradinit.fairseq_init
+
+    failures, tried = doctest.testmod(hf_gradinit.fairseq_init, verbose=False)
+    assert tried > 0 and failures == 0
