@@ -79,6 +79,11 @@ class GradInitArguments:
             Upper bound of the scales of LayerNorm weights (`inf` leaves them unbounded, as the paper's code does).
         gradinit_grad_clip (`float`, *optional*, defaults to `0.0`):
             Clip each dL/dα to ±this value before the Adam update. 0 turns clipping off.
+        gradinit_hvp (`str`, *optional*, defaults to `"exact"`):
+            How the constraint step (d‖g‖/dα = ⟨θ⁰, H·u⟩) and the SGD objective (its −η·H·v term) get their
+            Hessian-vector products: `"exact"` back-propagates through a second-order graph of g;
+            `"finite_difference"` takes (∇L(θ + εv) − g)/ε, one more first-order pass with no graph (less memory,
+            about the cost of a training step; see BENCHMARKS.md).
     """
 
     gradinit: bool = field(
@@ -126,6 +131,14 @@ class GradInitArguments:
     gradinit_grad_clip: float = field(
         default=0.0, metadata={"help": "Clip each dL/dalpha to +-this value before the update; 0 turns it off."}
     )
+    gradinit_hvp: str = field(
+        default="exact",
+        metadata={
+            "help": "Hessian-vector products of the constraint step and the SGD objective: 'exact' (a second-order "
+            "graph of g) or 'finite_difference' (one more first-order pass, (grad(theta + eps*v) - g)/eps).",
+            "choices": ["exact", "finite_difference"],
+        },
+    )
 
     def __post_init__(self):
         self.validate_gradinit_arguments()
@@ -134,6 +147,8 @@ class GradInitArguments:
         """Raise `ValueError` naming the first invalid `gradinit_*` field."""
         if self.gradinit_alg not in ("adam", "sgd"):
             raise ValueError(f"gradinit_alg must be 'adam' or 'sgd', got {self.gradinit_alg!r}.")
+        if self.gradinit_hvp not in ("exact", "finite_difference"):
+            raise ValueError(f"gradinit_hvp must be 'exact' or 'finite_difference', got {self.gradinit_hvp!r}.")
         _check_int("gradinit_iters", self.gradinit_iters, 0)
         if self.gradinit_batch_size is not None:
             # S̃ (the first 2/3 rows) and S (the last 2/3) are the same rows below 3 rows.

@@ -188,7 +188,8 @@ class GradInitSearch:
         """
         s_tilde, s = split_batch(batch)
         gamma, eta = self.args.gradinit_gamma, self.args.gradinit_eta
-        build_graph = self.args.gradinit_alg == "sgd" or self.expect_constraint
+        finite_difference = self.args.gradinit_hvp == "finite_difference"
+        build_graph = not finite_difference and (self.args.gradinit_alg == "sgd" or self.expect_constraint)
 
         loss, g = self._local_gradient(s_tilde, create_graph=build_graph)
         # ḡ, the gradient of the whole batch: the mean of the processes' g (g itself for one process).
@@ -207,13 +208,17 @@ class GradInitSearch:
         self.expect_constraint = record["grad_norm"] > _GRAPH_MARGIN * gamma
 
         if record["constraint"]:
-            if not build_graph:
-                self.graph_rebuilds += 1
-                loss, g = self._local_gradient(s_tilde, create_graph=True)
             # d‖ḡ‖/dθ = H̄·u with u = ∂‖ḡ‖/∂ḡ; each process back-propagates ⟨g, u⟩ through its own g.
             u = [gi.sign() for gi in g_bar] if self.args.gradinit_alg == "adam" else [gi / g_norm for gi in g_bar]
             del g_bar
-            d_alpha, _ = self._alpha_gradient(_inner(g, u))
+            if finite_difference:
+                hu = self._hessian_vector_product(s_tilde, g, u)
+                d_alpha, _ = self._alpha_dots([hu[i] for i in self.scaled_index], g_norm)
+            else:
+                if not build_graph:
+                    self.graph_rebuilds += 1
+                    loss, g = self._local_gradient(s_tilde, create_graph=True)
+                d_alpha, _ = self._alpha_gradient(_inner(g, u))
         elif self.args.gradinit_alg == "adam":
             # sign(ḡ) carries no derivative: drop g's graph before the second pass.
             direction = [gi.sign_() for gi in g_bar]
@@ -226,7 +231,8 @@ class GradInitSearch:
             record["objective"] = objective * eta
         else:
             # θ' = θ − η·ḡ(θ). dF/dθ = v̄ − η·H̄·v̄ with v = ∇_θ' L(θ'; S)/η: the first term from a pass at θ',
-            # the Hessian term by back-propagating ⟨g, v̄⟩ through g's graph (exact, and local to each process).
+            # the Hessian term by back-propagating ⟨g, v̄⟩ through g's graph (exact, and local to each process),
+            # or by a finite difference of g along v̄.
             theta_prime = {
                 f"model.{n}": (p.detach() - eta * gi).requires_grad_() for n, p, gi in zip(self.names, self.params, g_bar)
             }
@@ -235,7 +241,11 @@ class GradInitSearch:
             v_bar = [vi.clone() for vi in v] if self.reduce else v
             if self.reduce is not None:
                 self.reduce(v_bar)
-            hessian_term = _grads_or_zeros(_inner(g, v_bar), self.scaled_params)
+            if finite_difference:
+                hv = self._hessian_vector_product(s_tilde, g, v_bar)
+                hessian_term = [hv[i] for i in self.scaled_index]
+            else:
+                hessian_term = _grads_or_zeros(_inner(g, v_bar), self.scaled_params)
             local = [v[i] - eta * h for i, h in zip(self.scaled_index, hessian_term)]
             d_alpha, objective = self._alpha_dots(local, objective)
             record["objective"] = objective * eta
@@ -245,6 +255,28 @@ class GradInitSearch:
                 f"step diverged. {_ADVICE}."
             )
         return record, d_alpha
+
+    def _hessian_vector_product(self, batch: Mapping[str, Any], g: list[torch.Tensor], v: list[torch.Tensor]) -> list[torch.Tensor]:
+        """H·v ≈ (∇L(θ + εv; batch) − g)/ε on this process's rows, g = ∇L(θ; batch): one more first-order pass
+        instead of a second-order graph. The weights are left at θ + εv; `write_parameters()` (which follows in
+        every iteration) puts θ = α·θ⁰ back exactly.
+
+        ε: a forward difference errs by O(ε·‖v‖²·‖∇³L‖) from the curvature's change and by O(ϵ_m·‖∇L‖/(ε‖v‖))
+        from rounding the two gradients (ϵ_m the machine epsilon of the dtype); the two balance when the step
+        ε·v moves θ by about √ϵ_m of its own size, the usual choice ε = √ϵ_m·(1 + ‖θ‖)/‖v‖ (Nocedal & Wright,
+        section 8.1). In float32 that moves the weights by ~3·10⁻⁴ of their norm: far above rounding, small
+        enough that the curvature barely changes along the step.
+        """
+        dtype = v[0].dtype
+        theta_norm = torch.stack(torch._foreach_norm([p.detach() for p in self.params])).square().sum().sqrt()
+        v_norm = torch.stack(torch._foreach_norm(v)).square().sum().sqrt()
+        if float(v_norm) == 0.0:
+            return [torch.zeros_like(p) for p in self.params]
+        eps = math.sqrt(torch.finfo(dtype).eps) * (1.0 + float(theta_norm)) / float(v_norm)
+        with torch.no_grad():
+            torch._foreach_add_(self.params, v, alpha=eps)
+        _, g_eps = self._local_gradient(batch, create_graph=False)
+        return torch._foreach_div(torch._foreach_sub([gi.detach() for gi in g_eps], [gi.detach() for gi in g]), eps)
 
     def _local_gradient(self, batch: Mapping[str, Any], create_graph: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """L(θ; S̃) and g = ∇_θ L(θ; S̃) on this process's rows, over every trainable tensor."""

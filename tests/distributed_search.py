@@ -44,13 +44,14 @@ def dataset(tokenizer, n=36):
 
 
 tok = tiny_tokenizer()
-model = tiny_bart(seed=0)
+model = tiny_bart(seed=0, dtype=getattr(torch, os.environ.get("GRADINIT_DTYPE", "float32")))
 args = GradInitConfig(
     output_dir=os.path.join(out, "run"),
     gradinit_iters=int(os.environ.get("GRADINIT_ITERS", "6")),
     gradinit_lr=5e-2,
     gradinit_gamma=float(os.environ.get("GRADINIT_GAMMA", "60")),
     gradinit_alg=os.environ.get("GRADINIT_ALG", "adam"),
+    gradinit_hvp=os.environ.get("GRADINIT_HVP", "exact"),
     gradinit_batch_size=3,
     per_device_train_batch_size=3,
     max_steps=2,

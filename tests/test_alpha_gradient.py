@@ -79,3 +79,25 @@ def test_alpha_gradient_matches_finite_differences(alg, branch):
     rel = (analytic - numeric).norm() / numeric.norm()
     assert numeric.norm() > 0
     assert rel < 1e-4, f"relative error {rel:.2e}"
+
+
+@pytest.mark.parametrize("dtype,bound", [(torch.float64, 1e-3), (torch.float32, 2e-2)], ids=["float64", "float32"])
+@pytest.mark.parametrize("alg,branch", [("adam", "constraint"), ("sgd", "constraint"), ("sgd", "objective")])
+def test_finite_difference_hvp_matches_the_exact_alpha_gradient(alg, branch, dtype, bound):
+    tok = tiny_tokenizer()
+    gamma = 1e-9 if branch == "constraint" else 1e9
+    gradients = {}
+    for hvp in ("exact", "finite_difference"):
+        model = tiny_bart(seed=1, dtype=dtype)
+        batch = batches(tok, model, n_batches=1, batch_size=6)[0]
+        args = GradInitArguments(gradinit_alg=alg, gradinit_eta=ETA, gradinit_gamma=gamma, gradinit_hvp=hvp)
+        with search_mode(model):
+            search = GradInitSearch(model, args)
+            gen = torch.Generator().manual_seed(0)
+            search.alpha = 0.6 + 0.8 * torch.rand(len(search.alpha), generator=gen, dtype=torch.float64)
+            search.write_parameters()
+            record, gradients[hvp] = search.alpha_gradient(batch)
+            assert record["constraint"] == (branch == "constraint")
+    exact, approx = gradients["exact"], gradients["finite_difference"]
+    rel = ((approx - exact).norm() / exact.norm()).item()
+    assert exact.norm() > 0 and rel < bound, f"relative error {rel:.2e}"

@@ -20,9 +20,16 @@ def _interleave(shards):
     return {k: torch.stack([s[k] for s in shards], 1).flatten(0, 1) for k in shards[0]}
 
 
-@pytest.mark.parametrize("alg,gamma", [("adam", "22"), ("sgd", "0.9")])
-def test_two_processes_match_one_process(tmp_path, alg, gamma):
-    env = {**os.environ, "GRADINIT_ALG": alg, "GRADINIT_GAMMA": gamma, "GRADINIT_ITERS": "6", "OMP_NUM_THREADS": "1"}
+@pytest.mark.parametrize(
+    "alg,gamma,hvp", [("adam", "22", "exact"), ("sgd", "0.9", "exact"), ("adam", "22", "finite_difference"), ("sgd", "0.9", "finite_difference")]
+)
+def test_two_processes_match_one_process(tmp_path, alg, gamma, hvp):
+    # A finite difference divides rounding by ε; in float64 that stays far below the 1e-5 compared here.
+    dtype = "float64" if hvp == "finite_difference" else "float32"
+    env = {
+        **os.environ, "GRADINIT_ALG": alg, "GRADINIT_GAMMA": gamma, "GRADINIT_HVP": hvp, "GRADINIT_DTYPE": dtype,
+        "GRADINIT_ITERS": "6", "OMP_NUM_THREADS": "1",
+    }
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", SCRIPT, str(tmp_path)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -41,7 +48,7 @@ def test_two_processes_match_one_process(tmp_path, alg, gamma):
         saved = json.load(f)
     shards = [torch.load(tmp_path / f"batches-{r}.pt") for r in range(2)]
     global_batches = [_interleave(list(pair)) for pair in zip(*shards)][: saved["iterations"]]
-    reference = gradinit(tiny_bart(seed=0), global_batches, GradInitArguments(**saved["arguments"]), progress_bar=False)
+    reference = gradinit(tiny_bart(seed=0, dtype=getattr(torch, dtype)), global_batches, GradInitArguments(**saved["arguments"]), progress_bar=False)
     assert [h["constraint"] for h in reference.history] == [h["constraint"] for h in ranks[0]["history"]]
     for name, alpha in reference.scales.items():
         assert abs(alpha - saved["tensors"][name]["scale"]) < 1e-5, name
