@@ -7,10 +7,16 @@ On one fixed model and one fixed batch, in one process, interleaved, after warm-
     adam             a GradInit iteration, Adam variant, constraint inactive (first-order path)
     adam_constraint  a GradInit iteration whose constraint step is active (second-order graph)
     sgd              a GradInit iteration, SGD variant (second-order graph, Hessian term kept)
+    adam_constraint_fd, sgd_fd
+                     the same with gradinit_hvp="finite_difference": Hessian-vector products from one more
+                     first-order pass, no second-order graph
     adam_reference   the Adam iteration as the paper's public code computes it: g's second-order graph built on
                      every iteration and kept alive through the objective pass
 
-Times and peak memory are printed as ratios to the training step. Peak memory: on CUDA
+Times and peak memory are printed as ratios to the training step. A real search mixes objective and constraint
+iterations: the rows "search at constraint fraction f" give its mean iteration, f·constraint + (1−f)·objective,
+and its peak memory, the larger of the two, for both ways of taking Hessian-vector products (--constraint_fraction,
+e.g. what `gradinit_constraint_fraction` reported for your search). Peak memory: on CUDA
 `torch.cuda.max_memory_allocated` per variant; on CPU the peak RSS of a separate process per variant, minus
 that process's RSS once model and batch exist. Both count what the variant adds beyond the model: for the
 training step its gradients and Adam state, for the search θ⁰ and g.
@@ -40,7 +46,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from hf_gradinit import GradInitArguments, GradInitSearch, split_batch  # noqa: E402
 from hf_gradinit.search_mode import double_backward_attention, search_mode  # noqa: E402
 
-VARIANTS = ["train", "adam", "adam_constraint", "sgd", "adam_reference"]
+VARIANTS = ["train", "adam", "adam_constraint", "sgd", "adam_reference", "adam_constraint_fd", "sgd_fd"]
 
 
 def parse_args(argv=None):
@@ -54,6 +60,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=None, help="torch threads on CPU")
     p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--constraint_fraction", type=float, nargs="+", default=[0.5, 1.0],
+                   help="constraint fractions at which to report a whole search's mean iteration")
     p.add_argument("--memory_of", default=None, choices=VARIANTS, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -97,8 +105,8 @@ def make_variants(model, batch):
 
     train_step.optimizer = optimizer
 
-    def search_step(alg, gamma, expect_constraint):
-        search = GradInitSearch(model, GradInitArguments(gradinit_alg=alg, gradinit_gamma=gamma, gradinit_lr=1e-9))
+    def search_step(alg, gamma, expect_constraint, hvp="exact"):
+        search = GradInitSearch(model, GradInitArguments(gradinit_alg=alg, gradinit_gamma=gamma, gradinit_lr=1e-9, gradinit_hvp=hvp))
 
         def step():
             search.expect_constraint = expect_constraint
@@ -126,6 +134,8 @@ def make_variants(model, batch):
         "adam_constraint": search_step("adam", 1e-30, True),
         "sgd": search_step("sgd", 1e30, True),
         "adam_reference": reference_step,
+        "adam_constraint_fd": search_step("adam", 1e-30, True, "finite_difference"),
+        "sgd_fd": search_step("sgd", 1e30, True, "finite_difference"),
     }
 
 
@@ -241,7 +251,16 @@ def main(argv=None):
     for name in VARIANTS:
         print(f"| {name} | {1000 * times[name]:.1f} | {times[name] / times['train']:.2f} | {memory[name] / 2**20:.0f} | "
               f"{memory[name] / memory['train']:.2f} | {memory[name] / memory['adam_reference']:.2f} |")
-    result = {"size": size, "batch_size": args.batch_size, "length": args.length, "device": device, "params": n_params, "seconds": times, "peak_bytes": memory}
+    print("\n| whole search | Hessian-vector products | mean iteration / train step | peak memory / train step |")
+    print("|---|---|---:|---:|")
+    mixes = {}
+    for f in args.constraint_fraction:
+        for hvp, constraint in (("exact", "adam_constraint"), ("finite_difference", "adam_constraint_fd")):
+            mean = (f * times[constraint] + (1 - f) * times["adam"]) / times["train"]
+            peak = max(memory[constraint] if f > 0 else 0, memory["adam"] if f < 1 else 0) / memory["train"]
+            mixes[f"{f:g}/{hvp}"] = {"time_ratio": mean, "memory_ratio": peak}
+            print(f"| search at constraint fraction {f:g} | {hvp} | {mean:.2f} | {peak:.2f} |")
+    result = {"mixes": mixes, "size": size, "batch_size": args.batch_size, "length": args.length, "device": device, "params": n_params, "seconds": times, "peak_bytes": memory}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

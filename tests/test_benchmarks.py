@@ -25,14 +25,14 @@ def table_rows(stdout):
 
 def test_overhead_prints_ratios_for_every_variant(tmp_path):
     out = run("overhead.py", "--tiny", "--repeats", "1", "--warmup", "1", "--json", str(tmp_path / "o.json"))
-    rows = {r[0].strip(): r for r in table_rows(out)}
-    assert set(rows) == {"train", "adam", "adam_constraint", "sgd", "adam_reference"}
+    rows = {r[0].strip(): r for r in table_rows(out) if not r[0].strip().startswith("search at")}
+    assert set(rows) == {"train", "adam", "adam_constraint", "sgd", "adam_reference", "adam_constraint_fd", "sgd_fd", "whole search"}
     assert float(rows["train"][2]) == 1.0
     result = json.loads((tmp_path / "o.json").read_text())
     assert all(math.isfinite(v) and v > 0 for v in result["seconds"].values())
 
 
-def test_stability_runs_every_arm_and_writes_curves(tmp_path):
+def _toy_data(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     pairs = [({"de": f"das haus {i} ist rot .", "en": f"the house {i} is red ."}) for i in range(120)]
@@ -40,9 +40,14 @@ def test_stability_runs_every_arm_and_writes_curves(tmp_path):
         f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs)
     with open(data / "validation.jsonl", "w") as f:
         f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs[:10])
+    return data
+
+
+def test_stability_runs_every_arm_and_writes_curves(tmp_path):
+    data = _toy_data(tmp_path)
     out = tmp_path / "out"
     stdout = run("stability.py", "--tiny", "--steps", "4", "--data_dir", str(data), "--out", str(out), "--device", "cpu")
-    results = json.loads((out / "results.json").read_text())["results"]
+    results = json.loads((out / "results_ABC.json").read_text())["results"]
     assert {(r["arm"], r["lr"]) for r in results} == {(a, lr) for a in "ABC" for lr in (5e-4, 1e-3)}
     assert all(r["curve"] and isinstance(r["bleu"], float) for r in results)
     assert next(r for r in results if r["arm"] == "C")["gradinit"]["scale_min"] > 0
@@ -55,3 +60,20 @@ def test_distributed_times_one_and_two_processes():
     rows = table_rows(out)
     assert [r[0].strip() for r in rows] == ["1", "2"]
     assert float(rows[1][2]) > 0
+
+
+def test_stability_arms_in_separate_processes_merge_into_one_report(tmp_path):
+    data, out = _toy_data(tmp_path), tmp_path / "out"
+    common = ["--tiny", "--steps", "2", "--lrs", "1e-3", "--data_dir", str(data), "--out", str(out), "--device", "cpu"]
+    run("stability.py", *common, "--arms", "A")
+    run("stability.py", *common, "--arms", "C", "--tag", "x", "--gradinit_max_scale", "100")
+    assert (out / "gradinit_Cx" / "scales.json").exists() and (out / "gradinit_Cx" / "scales.png").exists()
+    rows = table_rows(run("stability.py", "--report", "--out", str(out)))
+    assert sorted(r[1].split(":")[0].strip() for r in rows) == ["A", "Cx"]
+
+
+def test_hvp_search_compares_both_ways(tmp_path):
+    out = run("hvp_search.py", "--tiny", "--iters", "2", "--data_dir", str(_toy_data(tmp_path)), "--out", str(tmp_path / "o"), "--gradinit_gamma", "10")
+    rows = {r[0].strip(): r for r in table_rows(out)}
+    assert set(rows) == {"exact", "finite_difference"} and float(rows["exact"][2]) == 1.0
+    assert "max |Δα|" in out
