@@ -92,7 +92,7 @@ def test_from_scratch_with_trained_tokenizer(tmp_path, model_type, init):
     "change,message",
     [
         ({"--train_file": "missing.jsonl"}, "--train_file missing.jsonl: no such file"),
-        ({"--source_lang": "fr"}, "Language 'fr' is not in the train split"),
+        ({"--source_lang": "fr"}, "line 1: translation.fr is missing"),
         ({"--model_type": "t5"}, "invalid choice: 't5'"),
     ],
 )
