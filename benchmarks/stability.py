@@ -76,7 +76,7 @@ def parse_args(argv=None):
     p.add_argument("--gradinit_lr", type=float, default=1e-2)
     p.add_argument("--gradinit_eta", type=float, default=1e-3)
     p.add_argument("--gradinit_gamma", type=float, default=1000.0)
-    p.add_argument("--gradinit_max_scale", type=float, default=1.0)
+    p.add_argument("--gradinit_max_scale", type=float, default=100.0)
     p.add_argument("--gradinit_beta2", type=float, default=0.98)
     p.add_argument("--tag", default="", help="suffix of this run's results file and arm label (e.g. a C variant)")
     p.add_argument("--num_beams", type=int, default=1)

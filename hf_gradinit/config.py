@@ -47,7 +47,7 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         gradinit_eta (`float`, defaults to `1e-3`): η, learning rate of the simulated step.
         gradinit_gamma (`float`, defaults to `1000.0`): γ, bound on the gradient norm.
         gradinit_min_scale (`float`, defaults to `0.01`): lower bound of weight and LayerNorm scales.
-        gradinit_max_scale (`float`, defaults to `1.0`): upper bound of LayerNorm scales.
+        gradinit_max_scale (`float`, defaults to `100.0`): upper bound of LayerNorm scales.
         gradinit_grad_clip (`float`, defaults to `0.0`): clip of dL/dα, 0 = off.
         gradinit_hvp (`str`, defaults to `"exact"`): Hessian-vector products by a second-order graph (`"exact"`)
             or by a finite difference of gradients (`"finite_difference"`).
