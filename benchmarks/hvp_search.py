@@ -20,9 +20,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from stability import batch_order, load_data, loss_of, make_model, parse_args, validation_loss  # noqa: E402
-from transformers import DataCollatorForSeq2Seq  # noqa: E402
-from transformers.models.bart.modeling_bart import shift_tokens_right  # noqa: E402
+from stability import batch_order, load_data, loss_of, make_collate, make_model, parse_args, validation_loss  # noqa: E402
 
 from hf_gradinit import GradInitArguments, gradinit  # noqa: E402
 
@@ -38,12 +36,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     tokenizer, train, val, _ = load_data(args)
-    pad = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
-
-    def collate(rows):
-        batch = pad(rows)
-        batch["decoder_input_ids"] = shift_tokens_right(batch["labels"], tokenizer.pad_token_id, tokenizer.eos_token_id)
-        return batch
+    collate = make_collate(tokenizer)
 
     val_batches = [collate(val[i : i + 64]) for i in range(0, len(val), 64)]
     order = batch_order(len(train), args.gradinit_batch_size or args.batch_size, iters, args.seed + 1)

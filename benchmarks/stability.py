@@ -280,6 +280,19 @@ def plot(results, path):
     plt.close(fig)
 
 
+def make_collate(tokenizer):
+    """Padded batches with labels at −100 and decoder inputs shifted from them (both layouts start the decoder
+    with </s>, as fairseq does)."""
+    pad = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
+
+    def collate(rows):
+        batch = pad(rows)
+        batch["decoder_input_ids"] = shift_tokens_right(batch["labels"], tokenizer.pad_token_id, tokenizer.eos_token_id)
+        return batch
+
+    return collate
+
+
 def report(results, out):
     with open(os.path.join(out, "curves.csv"), "w", newline="") as f:
         w = csv.writer(f)
@@ -317,13 +330,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     tokenizer, train, val, references = load_data(args)
-    pad_and_shift = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
-
-    def collate(rows):
-        # Both layouts start the decoder with </s>, as fairseq does.
-        batch = pad_and_shift(rows)
-        batch["decoder_input_ids"] = shift_tokens_right(batch["labels"], tokenizer.pad_token_id, tokenizer.eos_token_id)
-        return batch
+    collate = make_collate(tokenizer)
 
     val_batches = [{k: v.to(args.device) for k, v in collate(val[i : i + 64]).items()} for i in range(0, len(val), 64)]
     order = batch_order(len(train), args.batch_size, args.steps, args.seed)
