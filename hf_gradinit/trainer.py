@@ -179,6 +179,9 @@ class GradInitTrainer(Seq2SeqTrainer):
     def gradinit(self) -> GradInitResult:
         """Run the scale search on the training data, save `output_dir/gradinit/` and return the result."""
         args = self.args
+        if args.gradinit_iters == 0:
+            logger.info("gradinit_iters=0: no GradInit search, nothing written.")
+            return gradinit(self.accelerator.unwrap_model(self.model), [], args)
         if self.train_dataset is None:
             raise ValueError("GradInit needs a train_dataset: the scale search runs on the training data.")
         if hasattr(self.train_dataset, "__len__") and len(self.train_dataset) == 0:
@@ -190,9 +193,6 @@ class GradInitTrainer(Seq2SeqTrainer):
             # What DDP does when it wraps the model: every process starts from the main process's weights.
             sync_parameters(model)
         set_seed(args.seed)
-        if args.gradinit_iters == 0:
-            logger.info("gradinit_iters=0: no GradInit search, nothing written.")
-            return gradinit(model, [], args)
         start, first_record = time.time(), len(self.state.log_history)
         result = gradinit(
             model,
