@@ -136,3 +136,15 @@ def test_lengths_leave_room_for_text(tmp_path):
     tok = train_tokenizer(["ja yes"] * 20, "bpe", vocab_size=40)
     with pytest.raises(ValueError, match="--max_target_length 1 leaves no room"):
         tokenize_datasets(load_raw_datasets(args), tok, args, lambda desc: __import__("contextlib").nullcontext())
+
+
+def test_the_documented_iwslt14_json_is_the_papers_setting():
+    import os
+
+    from hf_gradinit.translation import parse_translation_arguments
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "translation", "iwslt14.json")
+    model_args, data_args, args = parse_translation_arguments([path])
+    assert (model_args.model_type, model_args.init, model_args.preset) == ("transformer", "fairseq", "iwslt14")
+    assert args.max_grad_norm == 0.0 and args.lr_scheduler_type == "linear" and args.warmup_steps == 0
+    assert (args.gradinit_iters, args.gradinit_lr, args.gradinit_max_scale) == (780, 2.5e-3, 100.0)
