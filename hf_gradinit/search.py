@@ -79,16 +79,20 @@ def model_loss(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
 
 def split_batch(batch: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(S̃, S): the first and the last ⌈2n/3⌉ rows of every tensor whose first dimension is the batch size n."""
-    sizes = [v.shape[0] for v in batch.values() if torch.is_tensor(v) and v.dim() > 0]
-    if not sizes:
+    n = _rows(batch)
+    if n == 0:
         raise ValueError(f"A GradInit batch needs at least one tensor with a batch dimension; got keys {list(batch)}.")
-    n = sizes[0]
     k = -(-2 * n // 3)
 
     def rows(sl: slice) -> dict[str, Any]:
         return {key: v[sl] if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == n else v for key, v in batch.items()}
 
     return rows(slice(0, k)), rows(slice(n - k, n))
+
+
+def _rows(batch: Mapping[str, Any]) -> int:
+    """The batch size: the first dimension of the first tensor that has one (0 if none does)."""
+    return next((v.shape[0] for v in batch.values() if torch.is_tensor(v) and v.dim() > 0), 0)
 
 
 def _grads_or_zeros(value: torch.Tensor, tensors: list[torch.Tensor], create_graph: bool = False) -> list[torch.Tensor]:
@@ -338,12 +342,12 @@ class GradInitSearch:
     def check_weights_fit(self, dtypes: Mapping[int, torch.dtype]) -> None:
         """Raise `GradInitError` if a written tensor α·θ⁰ is not finite, or would overflow when cast back to its
         original dtype `dtypes[id(param)]` (a large α in float16 or bfloat16)."""
-        for t, param in zip(self.scaled, self.scaled_params):
+        for t, param, alpha in zip(self.scaled, self.scaled_params, self.alpha.tolist()):
             dtype = dtypes.get(id(param), param.dtype)
             largest = float(param.detach().abs().max()) if param.numel() else 0.0
             if not math.isfinite(largest) or (dtype.is_floating_point and largest > torch.finfo(dtype).max):
                 raise GradInitError(
-                    f"{t.name} would hold {largest:.4g} in {dtype} (scale α = {self.alpha[self.scaled.index(t)].item():.4g}), "
+                    f"{t.name} would hold {largest:.4g} in {dtype} (scale α = {alpha:.4g}), "
                     f"beyond what {dtype} represents. Try a smaller gradinit_lr or train in float32."
                 )
 
@@ -483,10 +487,6 @@ def gradinit(
         logger.warning("%d GradInit batches of fewer than %d rows were skipped.", skipped, MIN_SEARCH_BATCH_ROWS)
     _record_initialization(model, result)
     return result
-
-
-def _rows(batch: Mapping[str, Any]) -> int:
-    return next((v.shape[0] for v in batch.values() if torch.is_tensor(v) and v.dim() > 0), 0)
 
 
 def _check_model(model: nn.Module) -> None:
