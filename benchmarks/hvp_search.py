@@ -68,7 +68,10 @@ def main(argv=None):
     for hvp, r in runs.items():
         print(f"| {hvp} | {r['seconds_per_iteration']:.2f} | {r['seconds_per_iteration'] / exact['seconds_per_iteration']:.2f} | "
               f"{r['constraint_fraction']:.2f} | {r['validation_loss']:.4f} |")
-    print(f"\nfinal scales: max |Δα| = {max(diffs):.2e}, mean |Δα| = {sum(diffs) / len(diffs):.2e} over {len(diffs)} tensors")
+    print(f"\nfinal scales: max |Δα| = {max(diffs):.2e}, mean |Δα| = {sum(diffs) / len(diffs):.2e}, "
+          f"median {sorted(diffs)[len(diffs) // 2]:.2e} over {len(diffs)} tensors; the largest:")
+    for name in sorted(exact["scales"], key=lambda n: -abs(exact["scales"][n] - fd["scales"][n]))[:6]:
+        print(f"  {name}: {exact['scales'][name]:.4f} exact, {fd['scales'][name]:.4f} finite difference")
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "hvp_search.json"), "w") as f:
         json.dump({"args": vars(args), "iters": iters, "runs": runs, "max_abs_diff": max(diffs)}, f, indent=2)
