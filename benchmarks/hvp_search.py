@@ -2,10 +2,12 @@
 """A whole GradInit search both ways: exact Hessian-vector products (second-order graph) against finite differences
 (`gradinit_hvp="finite_difference"`), on the same model, batches and seed, on German->English pairs.
 
-Prints, side by side: seconds per iteration, constraint fraction, the largest and mean |Δα| between the two
-searches' final scales, and the validation loss of the model each search leaves.
+Prints, side by side: seconds per iteration next to a training step's on the same model and batches (and, on CUDA,
+the peak memory each adds to the model's), constraint fraction, the largest and mean |Δα| between the two searches'
+final scales, and the validation loss of the model each search leaves.
 
     python benchmarks/hvp_search.py --data_dir ../shared/data/ding-de-en --iters 200
+    python benchmarks/hvp_search.py --device cuda --layers 6 --d_model 512 --batch_size 200 --iters 200   # IWSLT size
     python benchmarks/hvp_search.py --tiny --iters 3          # smoke test
 """
 
@@ -25,6 +27,45 @@ from stability import batch_order, load_data, loss_of, make_collate, make_model,
 from hf_gradinit import GradInitArguments, gradinit  # noqa: E402
 
 
+def _synchronize(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _reset_peak(device):
+    """Memory in use now (the model, and its batches): the base that peak memory is counted from, on CUDA."""
+    if not str(device).startswith("cuda"):
+        return None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    return torch.cuda.memory_allocated()
+
+
+def _peak_added_mb(device, base):
+    return None if base is None else (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def training_step_cost(args, tokenizer, train, order, collate):
+    """Seconds per training step (collation, forward, backward, AdamW step, as `stability.py` trains) and the
+    peak memory it adds to the model's, on the same batches the searches use."""
+    model = make_model(args, tokenizer)
+    model.train()
+    base = _reset_peak(args.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-9, betas=(0.9, 0.98), weight_decay=args.weight_decay)
+    steps = order[: min(len(order), 3 + 30)]
+    for i, idx in enumerate(steps):
+        if i == 3:  # after warm-up (allocator, kernels)
+            _synchronize(args.device)
+            start = time.time()
+        batch = {k: v.to(args.device) for k, v in collate([train[j] for j in idx]).items()}
+        loss = loss_of(model, batch, args.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    _synchronize(args.device)
+    return (time.time() - start) / (len(steps) - 3), _peak_added_mb(args.device, base)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     iters = 200
@@ -37,9 +78,12 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     tokenizer, train, val, _ = load_data(args)
     collate = make_collate(tokenizer)
+    to_device = lambda b: {k: v.to(args.device) for k, v in b.items()}  # noqa: E731
 
-    val_batches = [collate(val[i : i + 64]) for i in range(0, len(val), 64)]
-    order = batch_order(len(train), args.gradinit_batch_size or args.batch_size, iters, args.seed + 1)
+    val_batches = [to_device(collate(val[i : i + 64])) for i in range(0, len(val), 64)]
+    order = batch_order(len(train), args.gradinit_batch_size or args.batch_size, max(iters, 4), args.seed + 1)
+    train_seconds, train_memory = training_step_cost(args, tokenizer, train, order, collate)
+    print(f"training step: {train_seconds:.3f} s", flush=True)
     runs = {}
     for hvp in ("exact", "finite_difference"):
         model = make_model(args, tokenizer)
@@ -48,12 +92,15 @@ def main(argv=None):
             gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale,
             gradinit_beta2=args.gradinit_beta2, gradinit_hvp=hvp,
         )
+        base = _reset_peak(args.device)
         start = time.time()
-        result = gradinit(model, (collate([train[i] for i in idx]) for idx in order), gi_args,
+        result = gradinit(model, (collate([train[i] for i in idx]) for idx in order[:iters]), gi_args,
                           loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing), progress_bar=False)
+        _synchronize(args.device)
         seconds = time.time() - start
         runs[hvp] = {
             "seconds_per_iteration": seconds / result.iterations,
+            "peak_memory_added_mb": _peak_added_mb(args.device, base),
             "constraint_fraction": result.constraint_fraction,
             "validation_loss": validation_loss(model, val_batches),
             "scales": result.scales,
@@ -62,11 +109,15 @@ def main(argv=None):
     exact, fd = runs["exact"], runs["finite_difference"]
     diffs = [abs(exact["scales"][n] - fd["scales"][n]) for n in exact["scales"]]
     print(f"\n{args.model} {args.layers}+{args.layers} layers, d {args.d_model}, init {args.init}; {iters} iterations of "
-          f"{args.gradinit_batch_size or args.batch_size} pairs; scale lr {args.gradinit_lr:g}, γ {args.gradinit_gamma:g}")
-    print("| Hessian-vector products | s / iteration | time / exact | constraint fraction | validation loss after the search |")
-    print("|---|---:|---:|---:|---:|")
+          f"{args.gradinit_batch_size or args.batch_size} pairs; scale lr {args.gradinit_lr:g}, γ {args.gradinit_gamma:g}; "
+          f"{args.device}; a training step {train_seconds:.3f} s"
+          + (f", {train_memory:.0f} MB added" if train_memory is not None else ""))
+    print("| Hessian-vector products | s / iteration | iteration / train step | peak memory / train step "
+          "| constraint fraction | validation loss after the search |")
+    print("|---|---:|---:|---:|---:|---:|")
     for hvp, r in runs.items():
-        print(f"| {hvp} | {r['seconds_per_iteration']:.2f} | {r['seconds_per_iteration'] / exact['seconds_per_iteration']:.2f} | "
+        memory = "–" if train_memory is None else f"{r['peak_memory_added_mb'] / train_memory:.2f}"
+        print(f"| {hvp} | {r['seconds_per_iteration']:.3f} | {r['seconds_per_iteration'] / train_seconds:.2f} | {memory} | "
               f"{r['constraint_fraction']:.2f} | {r['validation_loss']:.4f} |")
     print(f"\nfinal scales: max |Δα| = {max(diffs):.2e}, mean |Δα| = {sum(diffs) / len(diffs):.2e}, "
           f"median {sorted(diffs)[len(diffs) // 2]:.2e} over {len(diffs)} tensors; the largest:")
@@ -74,7 +125,8 @@ def main(argv=None):
         print(f"  {name}: {exact['scales'][name]:.4f} exact, {fd['scales'][name]:.4f} finite difference")
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "hvp_search.json"), "w") as f:
-        json.dump({"args": vars(args), "iters": iters, "runs": runs, "max_abs_diff": max(diffs)}, f, indent=2)
+        json.dump({"args": vars(args), "iters": iters, "train_step": {"seconds": train_seconds, "peak_memory_added_mb": train_memory},
+                   "runs": runs, "max_abs_diff": max(diffs)}, f, indent=2)
     return runs
 
 

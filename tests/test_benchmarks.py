@@ -75,5 +75,8 @@ def test_stability_arms_in_separate_processes_merge_into_one_report(tmp_path):
 def test_hvp_search_compares_both_ways(tmp_path):
     out = run("hvp_search.py", "--tiny", "--iters", "2", "--data_dir", str(_toy_data(tmp_path)), "--out", str(tmp_path / "o"), "--gradinit_gamma", "10")
     rows = {r[0].strip(): r for r in table_rows(out)}
-    assert set(rows) == {"exact", "finite_difference"} and float(rows["exact"][2]) == 1.0
-    assert "max |Δα|" in out
+    assert set(rows) == {"exact", "finite_difference"}
+    for r in rows.values():
+        seconds, ratio = float(r[1]), float(r[2])
+        assert seconds > 0 and ratio > 0 and 0 <= float(r[4]) <= 1 and math.isfinite(float(r[5]))
+    assert "max |Δα|" in out and "a training step" in out
