@@ -49,8 +49,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         gradinit_min_scale (`float`, defaults to `0.01`): lower bound of weight and LayerNorm scales.
         gradinit_max_scale (`float`, defaults to `100.0`): upper bound of LayerNorm scales.
         gradinit_grad_clip (`float`, defaults to `0.0`): clip of dL/dα, 0 = off.
-        gradinit_hvp (`str`, defaults to `"exact"`): Hessian-vector products by a second-order graph (`"exact"`)
-            or by a finite difference of gradients (`"finite_difference"`).
+        gradinit_hvp (`str`, defaults to `"finite_difference"`): Hessian-vector products by a finite difference of
+            gradients (`"finite_difference"`) or by a second-order graph (`"exact"`).
     """
 
     warmup_steps: float = field(

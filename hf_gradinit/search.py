@@ -19,11 +19,12 @@ with the chain rule dF/dα_i = ⟨∂F/∂θ_i, θ_i⁰⟩, and a bias-corrected
 the two kinds of step.
 
 Cost. sign(g) has zero derivative, so the exact α-gradient of the Adam objective is ⟨∇L(θ'; S), θ_i⁰⟩/η: two
-first-order passes and no graph of g. A second-order graph is built only where the exact gradient needs one: the
-constraint step (d‖g‖/dθ = H·∂‖g‖/∂g) and the SGD objective (θ' depends on θ through g, giving the −η·H·g term).
-Whether an iteration will be a constraint step is only known after g is computed, so the graph is built when the
-previous ‖g‖ was near γ or above (`_GRAPH_MARGIN`); a wrong guess costs one recomputation of g, counted in
-`graph_rebuilds`.
+first-order passes and no graph of g. The constraint step (d‖g‖/dθ = H·∂‖g‖/∂g) and the SGD objective (θ' depends
+on θ through g, giving the −η·H·g term) need Hessian-vector products. By default (gradinit_hvp="finite_difference")
+each is one more first-order pass (`_hessian_vector_product`). With gradinit_hvp="exact" they come from a
+second-order graph of g; whether an iteration will be a constraint step is only known after g is computed, so the
+graph is built when the previous ‖g‖ was near γ or above (`_GRAPH_MARGIN`); a wrong guess costs one recomputation
+of g, counted in `graph_rebuilds`.
 """
 
 from __future__ import annotations

@@ -60,12 +60,13 @@ def _replay(model, search, batch, alg, branch):
     "alg,branch",
     [("adam", "objective"), ("sgd", "objective"), ("adam", "constraint"), ("sgd", "constraint")],
 )
-def test_alpha_gradient_matches_finite_differences(alg, branch):
+@pytest.mark.parametrize("hvp", ["exact", "finite_difference"])
+def test_alpha_gradient_matches_finite_differences(alg, branch, hvp):
     tok = tiny_tokenizer()
     model = tiny_bart(seed=1, dtype=torch.float64)
     batch = batches(tok, model, n_batches=1, batch_size=6)[0]
     gamma = 1e-9 if branch == "constraint" else 1e9
-    args = GradInitArguments(gradinit_alg=alg, gradinit_eta=ETA, gradinit_gamma=gamma)
+    args = GradInitArguments(gradinit_alg=alg, gradinit_eta=ETA, gradinit_gamma=gamma, gradinit_hvp=hvp)
     with search_mode(model):
         search = GradInitSearch(model, args)
         # A general point, not α = 1.

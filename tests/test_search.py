@@ -103,19 +103,24 @@ def test_second_order_graph_only_where_needed(monkeypatch):
     real = engine.double_backward_attention
     monkeypatch.setattr(engine, "double_backward_attention", lambda: calls.append(1) or real())
     # γ far above ‖g‖: every step is an objective step; only the first (‖g‖ still unknown) builds a graph.
-    result = _run(tiny_bart(), GradInitArguments(gradinit_iters=5, gradinit_gamma=1e9))
+    result = _run(tiny_bart(), GradInitArguments(gradinit_iters=5, gradinit_gamma=1e9, gradinit_hvp="exact"))
     assert result.constraint_fraction == 0 and len(calls) == 1
     calls.clear()
     # γ far below ‖g‖: every step is a constraint step, each needs the graph, none is rebuilt.
-    result = _run(tiny_bart(), GradInitArguments(gradinit_iters=5, gradinit_gamma=1e-6))
+    result = _run(tiny_bart(), GradInitArguments(gradinit_iters=5, gradinit_gamma=1e-6, gradinit_hvp="exact"))
     assert result.constraint_fraction == 1 and len(calls) == 5 and result.graph_rebuilds == 0
+    calls.clear()
+    # Finite differences (the default): no graph at all, for either kind of step or optimizer.
+    for alg, gamma in (("adam", 1e-6), ("adam", 1e9), ("sgd", 1e-6), ("sgd", 1e9)):
+        _run(tiny_bart(), GradInitArguments(gradinit_iters=2, gradinit_gamma=gamma, gradinit_alg=alg))
+    assert len(calls) == 0
 
 
 def test_unexpected_constraint_rebuilds_the_graph():
     model = tiny_bart()
     data = batches(tiny_tokenizer(), model, n_batches=1)
     with search_mode(model):
-        search = GradInitSearch(model, GradInitArguments(gradinit_gamma=1e-6))
+        search = GradInitSearch(model, GradInitArguments(gradinit_gamma=1e-6, gradinit_hvp="exact"))
         search.expect_constraint = False
         record = search.step(data[0])
     assert record["constraint"] and search.graph_rebuilds == 1
