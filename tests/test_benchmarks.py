@@ -80,3 +80,11 @@ def test_hvp_search_compares_both_ways(tmp_path):
         seconds, ratio = float(r[1]), float(r[2])
         assert seconds > 0 and ratio > 0 and 0 <= float(r[4]) <= 1 and math.isfinite(float(r[5]))
     assert "max |Δα|" in out and "a training step" in out
+
+
+def test_hvp_accuracy_reports_every_variant(tmp_path):
+    out = run("hvp_accuracy.py", "--tiny", "--data_dir", str(_toy_data(tmp_path)), "--batch_size", "12")
+    rows = table_rows(out)
+    assert len(rows) == 2 * 2 * 4  # two steps, two dtypes, four variants
+    shipped = [r for r in rows if r[2].strip() == "as shipped" and r[1].strip() == "float64"]
+    assert len(shipped) == 2 and all(float(r[3]) < 1e-3 for r in shipped)
