@@ -285,10 +285,10 @@ class GradInitSearch:
         sign(g) moves every weight the way that raises the loss, so the loss changes by ε·⟨g, v⟩ = ε·‖g‖₁, far more
         than along a random direction of the same length. So ε is also kept to a step
         that changes the loss (to first order) by √ϵ_m of its size: ε = √ϵ_m·min((1 + ‖θ‖)/‖v‖, (1 + |L|)/|⟨ḡ, v⟩|),
-        `slope` = |⟨ḡ, v⟩|. Measured on fairseq's Transformer at its initialization in float32 (constraint step):
-        the weights' rule alone errs by 2.6% of the α-gradient; the loss's rule takes a 33× smaller ε and errs
-        by 0.07%; 100× smaller still, rounding takes over (1.3%). Every process computes the same ε from ḡ, L̄ and
-        the averaged v.
+        `slope` = |⟨ḡ, v⟩|. Measured on fairseq's Transformer at its initialization in float32 (constraint step,
+        BENCHMARKS.md §1b): the weights' rule alone errs by 2.2% of the α-gradient; the loss's rule takes a ~30×
+        smaller ε and errs by 0.1%; with an ε 30× smaller still, rounding takes over (1.3%). Every process computes
+        the same ε from ḡ, L̄ and the averaged v.
         """
         dtype = v[0].dtype
         theta_norm = torch.stack(torch._foreach_norm([p.detach() for p in self.params])).square().sum().sqrt()
