@@ -44,7 +44,10 @@ def dataset(tokenizer, n=36):
 
 
 tok = tiny_tokenizer()
-model = tiny_bart(seed=0, dtype=getattr(torch, os.environ.get("GRADINIT_DTYPE", "float32")))
+model = tiny_bart(
+    seed=0, dtype=getattr(torch, os.environ.get("GRADINIT_DTYPE", "float32")),
+    activation_function=os.environ.get("GRADINIT_ACTIVATION", "gelu"),
+)
 args = GradInitConfig(
     output_dir=os.path.join(out, "run"),
     gradinit_iters=int(os.environ.get("GRADINIT_ITERS", "6")),

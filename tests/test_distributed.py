@@ -21,20 +21,21 @@ def _interleave(shards):
 
 
 # float64 where rounding would otherwise show through 1e-5: a finite difference divides it by ε, and the SGD
-# path's Hessian term accumulates it over the iterations (LayerNorm scales are unbounded up to 100).
+# path's Hessian term accumulates it over the iterations (LayerNorm scales are unbounded up to 100). The finite
+# differences run on a ReLU model, so that each process's held activation pattern is part of the comparison.
 @pytest.mark.parametrize(
-    "alg,gamma,hvp,dtype",
+    "alg,gamma,hvp,dtype,activation",
     [
-        ("adam", "22", "exact", "float32"),
-        ("sgd", "0.9", "exact", "float64"),
-        ("adam", "22", "finite_difference", "float64"),
-        ("sgd", "0.9", "finite_difference", "float64"),
+        ("adam", "22", "exact", "float32", "gelu"),
+        ("sgd", "0.9", "exact", "float64", "gelu"),
+        ("adam", "22", "finite_difference", "float64", "relu"),
+        ("sgd", "0.9", "finite_difference", "float64", "relu"),
     ],
 )
-def test_two_processes_match_one_process(tmp_path, alg, gamma, hvp, dtype):
+def test_two_processes_match_one_process(tmp_path, alg, gamma, hvp, dtype, activation):
     env = {
         **os.environ, "GRADINIT_ALG": alg, "GRADINIT_GAMMA": gamma, "GRADINIT_HVP": hvp, "GRADINIT_DTYPE": dtype,
-        "GRADINIT_ITERS": "6", "OMP_NUM_THREADS": "1",
+        "GRADINIT_ACTIVATION": activation, "GRADINIT_ITERS": "6", "OMP_NUM_THREADS": "1",
     }
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", SCRIPT, str(tmp_path)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
@@ -54,7 +55,7 @@ def test_two_processes_match_one_process(tmp_path, alg, gamma, hvp, dtype):
         saved = json.load(f)
     shards = [torch.load(tmp_path / f"batches-{r}.pt") for r in range(2)]
     global_batches = [_interleave(list(pair)) for pair in zip(*shards)][: saved["iterations"]]
-    reference = gradinit(tiny_bart(seed=0, dtype=getattr(torch, dtype)), global_batches, GradInitArguments(**saved["arguments"]), progress_bar=False)
+    reference = gradinit(tiny_bart(seed=0, dtype=getattr(torch, dtype), activation_function=activation), global_batches, GradInitArguments(**saved["arguments"]), progress_bar=False)
     assert [h["constraint"] for h in reference.history] == [h["constraint"] for h in ranks[0]["history"]]
     for name, alpha in reference.scales.items():
         assert abs(alpha - saved["tensors"][name]["scale"]) < 1e-5, name
