@@ -2,8 +2,8 @@
 """A whole GradInit search both ways: exact Hessian-vector products (second-order graph) against finite differences
 (`gradinit_hvp="finite_difference"`), on the same model, batches and seed, on German->English pairs.
 
-Prints, side by side: seconds per iteration next to a training step's on the same model and batches (and, on CUDA,
-the peak memory each adds to the model's), constraint fraction, the largest and mean |Δα| between the two searches'
+Prints, side by side: seconds per iteration and the peak memory each adds to the model's (CUDA: allocated; CPU:
+RSS, as `overhead.py` measures it), next to a training step's on the same model and batches; constraint fraction, the largest and mean |Δα| between the two searches'
 final scales, and the validation loss of the model each search leaves.
 
     python benchmarks/hvp_search.py --data_dir ../shared/data/ding-de-en --iters 200
@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from overhead import _peak_rss_bytes, _release_free_heap, _reset_peak_rss, _rss_bytes  # noqa: E402
 from stability import batch_order, load_data, loss_of, make_collate, make_model, parse_args, validation_loss  # noqa: E402
 
 from hf_gradinit import GradInitArguments, gradinit  # noqa: E402
@@ -33,16 +34,20 @@ def _synchronize(device):
 
 
 def _reset_peak(device):
-    """Memory in use now (the model, and its batches): the base that peak memory is counted from, on CUDA."""
-    if not str(device).startswith("cuda"):
-        return None
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    return torch.cuda.memory_allocated()
+    """Memory in use now (the model and what exists beside it): the base that peak memory is counted from. CUDA:
+    allocated memory; CPU: the process's RSS, with its peak reset (Linux, as in `overhead.py`)."""
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated()
+    _release_free_heap()
+    _reset_peak_rss()
+    return _rss_bytes()
 
 
 def _peak_added_mb(device, base):
-    return None if base is None else (torch.cuda.max_memory_allocated() - base) / 2**20
+    peak = torch.cuda.max_memory_allocated() if str(device).startswith("cuda") else _peak_rss_bytes()
+    return (peak - base) / 2**20
 
 
 def training_step_cost(args, tokenizer, train, order, collate):
@@ -117,13 +122,12 @@ def main(argv=None):
         print(f"{label}: {seconds:.0f} s, constraint {100 * result.constraint_fraction:.0f}%", flush=True)
     print(f"\n{args.model} {args.layers}+{args.layers} layers, d {args.d_model}, init {args.init}; {iters} iterations of "
           f"{args.gradinit_batch_size or args.batch_size} pairs; scale lr {args.gradinit_lr:g}, γ {args.gradinit_gamma:g}; "
-          f"{args.device}; a training step {train_seconds:.3f} s"
-          + (f", {train_memory:.0f} MB added" if train_memory is not None else ""))
+          f"{args.device}; a training step {train_seconds:.3f} s, {train_memory:.0f} MB added")
     print("| Hessian-vector products | s / iteration | iteration / train step | peak memory / train step "
           "| constraint fraction | validation loss after the search |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, r in runs.items():
-        memory = "–" if train_memory is None else f"{r['peak_memory_added_mb'] / train_memory:.2f}"
+        memory = f"{r['peak_memory_added_mb'] / train_memory:.2f}"
         print(f"| {label} | {r['seconds_per_iteration']:.3f} | {r['seconds_per_iteration'] / train_seconds:.2f} | {memory} | "
               f"{r['constraint_fraction']:.2f} | {r['validation_loss']:.4f} |")
     first, *others = runs

@@ -78,7 +78,7 @@ def test_hvp_search_compares_both_ways(tmp_path):
     assert set(rows) == {"exact", "finite_difference"}
     for r in rows.values():
         seconds, ratio = float(r[1]), float(r[2])
-        assert seconds > 0 and ratio > 0 and 0 <= float(r[4]) <= 1 and math.isfinite(float(r[5]))
+        assert seconds > 0 and ratio > 0 and float(r[3]) > 0 and 0 <= float(r[4]) <= 1 and math.isfinite(float(r[5]))
     assert "max |Δα|" in out and "a training step" in out
 
 
