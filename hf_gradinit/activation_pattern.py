@@ -49,9 +49,6 @@ class ActivationPattern:
                 ", ".join(unhandled),
             )
 
-    def __bool__(self) -> bool:
-        return bool(self.modules)
-
     @contextlib.contextmanager
     def recording(self) -> Iterator[None]:
         """Forward passes inside record each activation's pattern (replacing any earlier record)."""
