@@ -28,6 +28,7 @@ def parse_args(argv=None):
     p.add_argument("--d_model", type=int, default=256)
     p.add_argument("--length", type=int, default=24)
     p.add_argument("--repeats", type=int, default=2, help="launches per process count; the fastest is kept")
+    p.add_argument("--gradinit_hvp", default="finite_difference", choices=["finite_difference", "exact"])
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -59,7 +60,8 @@ def worker(args):
         }
     )
     trainer_args = GradInitConfig(
-        output_dir=args.out, gradinit_iters=args.iters, per_device_train_batch_size=args.global_batch // world,
+        output_dir=args.out, gradinit_iters=args.iters, gradinit_hvp=args.gradinit_hvp,
+        per_device_train_batch_size=args.global_batch // world,
         report_to="none", use_cpu=not torch.cuda.is_available(), save_strategy="no", disable_tqdm=True,
     )
     trainer = GradInitTrainer(model=model, args=trainer_args, train_dataset=data, data_collator=default_data_collator)
@@ -77,7 +79,7 @@ def launch(processes, args):
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
                    os.path.abspath(__file__), "--worker", "--out", out,
                    "--global_batch", str(args.global_batch), "--iters", str(args.iters), "--layers", str(args.layers),
-                   "--d_model", str(args.d_model), "--length", str(args.length)]
+                   "--d_model", str(args.d_model), "--length", str(args.length), "--gradinit_hvp", args.gradinit_hvp]
             env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // processes))}
             subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
             with open(os.path.join(out, "time.json")) as f:
@@ -93,7 +95,8 @@ def main(argv=None):
     if args.global_batch % 2:
         raise SystemExit("--global_batch must be even (it is split over 2 processes)")
     one, two = launch(1, args), launch(2, args)
-    print(f"BART {args.layers}+{args.layers} d {args.d_model}, global batch {args.global_batch}x{args.length}, {args.iters} search iterations")
+    print(f"BART {args.layers}+{args.layers} d {args.d_model}, global batch {args.global_batch}x{args.length}, {args.iters} search iterations, "
+          f"gradinit_hvp={args.gradinit_hvp}")
     print("| processes | search time (s) | time / 1 process |")
     print("|---:|---:|---:|")
     print(f"| 1 | {one:.2f} | 1.00 |")

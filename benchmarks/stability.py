@@ -78,6 +78,7 @@ def parse_args(argv=None):
     p.add_argument("--gradinit_gamma", type=float, default=1000.0)
     p.add_argument("--gradinit_max_scale", type=float, default=100.0)
     p.add_argument("--gradinit_beta2", type=float, default=0.98)
+    p.add_argument("--gradinit_hvp", default="finite_difference", choices=["finite_difference", "exact"])
     p.add_argument("--tag", default="", help="suffix of this run's results file and arm label (e.g. a C variant)")
     p.add_argument("--num_beams", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
@@ -205,7 +206,7 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
         gi_args = GradInitArguments(
             gradinit_iters=args.gradinit_iters, gradinit_lr=args.gradinit_lr, gradinit_eta=args.gradinit_eta,
             gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale,
-            gradinit_beta2=args.gradinit_beta2,
+            gradinit_beta2=args.gradinit_beta2, gradinit_hvp=args.gradinit_hvp,
         )
 
         def report(record, _search):
