@@ -50,7 +50,7 @@ def finite_difference_variant(pattern: bool, loss_rule: bool):
         ActivationPattern.replaying, GradInitSearch._hessian_vector_product = replaying, hvp
 
 
-def alpha_gradient(model, batch, args, loss_fn, alg, branch, hvp):
+def alpha_gradient(model, batch, loss_fn, alg, branch, hvp):
     gamma = 1e-9 if branch == "constraint" else 1e30
     with search_mode(model):
         search = GradInitSearch(model, GradInitArguments(gradinit_alg=alg, gradinit_gamma=gamma, gradinit_hvp=hvp), loss_fn)
@@ -75,10 +75,10 @@ def main(argv=None):
     for alg, branch in (("adam", "constraint"), ("sgd", "objective")):
         for dtype in (torch.float32, torch.float64):
             model = make_model(args, tokenizer).to(dtype)
-            exact = alpha_gradient(model, batch, args, loss_fn, alg, branch, "exact")
+            exact = alpha_gradient(model, batch, loss_fn, alg, branch, "exact")
             for name, switches in VARIANTS.items():
                 with finite_difference_variant(*switches):
-                    approx = alpha_gradient(model, batch, args, loss_fn, alg, branch, "finite_difference")
+                    approx = alpha_gradient(model, batch, loss_fn, alg, branch, "finite_difference")
                 rel = float((approx - exact).norm() / exact.norm())
                 per_scale = float(((approx - exact).abs() / exact.abs()).median())
                 flips = int((approx * exact < 0).sum())
