@@ -24,6 +24,11 @@ training step its gradients and Adam state, for the search θ⁰ and g.
     python benchmarks/overhead.py                 # the paper's IWSLT'14 size (6+6 layers, d 512, ffn 1024, vocab 10k)
     python benchmarks/overhead.py --small         # 3+3 layers, d 256: quick on a CPU
     python benchmarks/overhead.py --device cuda --batch_size 200
+    python benchmarks/overhead.py --device cuda --max_tokens 4096 --gradinit_max_tokens 6000   # the paper's budgets
+
+With token budgets (padded tokens, as fairseq counts them) the training step takes max_tokens // length rows and
+the search gradinit_max_tokens // length rows, so that the ratios say what the paper's search costs next to the
+paper's training step.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--length", type=int, default=30, help="source and target length in tokens")
+    p.add_argument("--max_tokens", type=int, default=None, help="training batch of max_tokens // length rows")
+    p.add_argument("--gradinit_max_tokens", type=int, default=None, help="search batch of gradinit_max_tokens // length rows")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=None, help="torch threads on CPU")
@@ -63,7 +70,12 @@ def parse_args(argv=None):
     p.add_argument("--constraint_fraction", type=float, nargs="+", default=[0.5, 1.0],
                    help="constraint fractions at which to report a whole search's mean iteration")
     p.add_argument("--memory_of", default=None, choices=VARIANTS, help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.train_rows = args.max_tokens // args.length if args.max_tokens else args.batch_size
+    args.search_rows = args.gradinit_max_tokens // args.length if args.gradinit_max_tokens else args.train_rows
+    if min(args.train_rows, args.search_rows) < 3:
+        p.error("a budget holds fewer than 3 rows of --length tokens")
+    return args
 
 
 def build(args):
@@ -83,17 +95,20 @@ def build(args):
     )
     model = BartForConditionalGeneration(config).to(args.device)
     g = torch.Generator().manual_seed(1)
-    shape = (args.batch_size, args.length)
-    batch = {
+    shape = (max(args.train_rows, args.search_rows), args.length)
+    rows = {
         "input_ids": torch.randint(4, size["vocab"], shape, generator=g),
         "labels": torch.randint(4, size["vocab"], shape, generator=g),
     }
-    batch = {k: v.to(args.device) for k, v in batch.items()}
-    return model, batch, size
+    batch = {k: v[: args.train_rows].to(args.device) for k, v in rows.items()}
+    search_batch = {k: v[: args.search_rows].to(args.device) for k, v in rows.items()}
+    return model, (batch, search_batch), size
 
 
-def make_variants(model, batch):
-    """Each variant as a zero-argument callable doing one step; the model is in the state the variant needs."""
+def make_variants(model, batches):
+    """Each variant as a zero-argument callable doing one step; the model is in the state the variant needs.
+    `batches`: the training step's batch and the search's."""
+    batch, search_batch = batches
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-9, betas=(0.9, 0.98))
 
     def train_step():
@@ -110,14 +125,14 @@ def make_variants(model, batch):
 
         def step():
             search.expect_constraint = expect_constraint
-            search.step(batch)
+            search.step(search_batch)
 
         return step
 
     def reference_step():
         """Paper-code semantics: build g's graph always, take θ' through it, back-propagate the objective."""
         params = dict(model.named_parameters())
-        s_tilde, s = split_batch(batch)
+        s_tilde, s = split_batch(search_batch)
         with double_backward_attention():
             loss = model(**s_tilde).loss
             g = torch.autograd.grad(loss, list(params.values()), create_graph=True)
@@ -192,9 +207,9 @@ def memory_of_variant(name, args):
 
     The training step's figure includes the Adam state and the gradients it allocates, the search's figure θ⁰,
     g and the α state: what each needs beyond the model itself."""
-    model, batch, _ = build(args)
+    model, batches, _ = build(args)
     with search_mode(model):
-        variants = make_variants(model, batch)
+        variants = make_variants(model, batches)
         _release_free_heap()
         base = _rss_bytes()
         _reset_peak_rss()
@@ -207,9 +222,9 @@ def memory_of_variant(name, args):
 def peak_memory(args):
     if args.device.startswith("cuda"):
         out = {}
-        model, batch, _ = build(args)
+        model, batches, _ = build(args)
         with search_mode(model):
-            variants = make_variants(model, batch)
+            variants = make_variants(model, batches)
             for name, fn in variants.items():  # "train" first: its Adam state is part of its own figure
                 gc.collect()
                 torch.cuda.empty_cache()
@@ -222,6 +237,8 @@ def peak_memory(args):
     out = {}
     for name in VARIANTS:
         cmd = [sys.executable, os.path.abspath(__file__), "--memory_of", name, "--batch_size", str(args.batch_size), "--length", str(args.length), "--device", args.device]
+        cmd += ["--max_tokens", str(args.max_tokens)] if args.max_tokens else []
+        cmd += ["--gradinit_max_tokens", str(args.gradinit_max_tokens)] if args.gradinit_max_tokens else []
         cmd += ["--small"] if args.small else []
         cmd += ["--tiny"] if args.tiny else []
         cmd += ["--threads", str(args.threads)] if args.threads else []
@@ -237,15 +254,16 @@ def main(argv=None):
     if args.memory_of:
         print(memory_of_variant(args.memory_of, args))
         return None
-    model, batch, size = build(args)
+    model, batches, size = build(args)
     n_params = sum(p.numel() for p in model.parameters())
     with search_mode(model):
-        times = time_variants(make_variants(model, batch), args)
+        times = time_variants(make_variants(model, batches), args)
     del model
     memory = peak_memory(args)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
     print(f"BART {size['layers']}+{size['layers']} layers, d {size['d_model']}, ffn {size['ffn']}, vocab {size['vocab']}: "
-          f"{n_params / 1e6:.1f}M parameters; batch {args.batch_size}x{args.length} tokens; {device}; median of {args.repeats}")
+          f"{n_params / 1e6:.1f}M parameters; training batch {args.train_rows}x{args.length} tokens, search batch "
+          f"{args.search_rows}x{args.length}; {device}; median of {args.repeats}")
     print("| variant | time (ms) | time / train step | peak memory added (MB) | memory / train step | memory / adam_reference |")
     print("|---|---:|---:|---:|---:|---:|")
     for name in VARIANTS:
@@ -260,7 +278,7 @@ def main(argv=None):
             peak = max(memory[constraint] if f > 0 else 0, memory["adam"] if f < 1 else 0) / memory["train"]
             mixes[f"{f:g}/{hvp}"] = {"time_ratio": mean, "memory_ratio": peak}
             print(f"| search at constraint fraction {f:g} | {hvp} | {mean:.2f} | {peak:.2f} |")
-    result = {"mixes": mixes, "size": size, "batch_size": args.batch_size, "length": args.length, "device": device, "params": n_params, "seconds": times, "peak_bytes": memory}
+    result = {"mixes": mixes, "size": size, "batch_size": args.train_rows, "search_batch_size": args.search_rows, "length": args.length, "device": device, "params": n_params, "seconds": times, "peak_bytes": memory}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -37,6 +37,7 @@ from transformers.models.bart.modeling_bart import shift_tokens_right
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from hf_gradinit import GradInitArguments, fairseq_init_, gradinit  # noqa: E402
 from hf_gradinit.scale_report import plot_scales  # noqa: E402
+from hf_gradinit.token_batches import TokenBudgetBatchSampler, example_lengths  # noqa: E402
 from hf_gradinit.translation.modeling import MODEL_CLASSES, _scratch_config  # noqa: E402
 from hf_gradinit.translation.tokenizer import train_tokenizer  # noqa: E402
 
@@ -52,6 +53,7 @@ def parse_args(argv=None):
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--max_tokens", type=int, default=None, help="token-budget training batches instead of --batch_size rows")
     p.add_argument("--warmup_fraction", type=float, default=0.1, help="arm B's linear warmup, as a share of --steps")
     p.add_argument("--eval_every", type=int, default=50)
     p.add_argument("--layers", type=int, default=6, help="encoder and decoder layers each")
@@ -73,6 +75,7 @@ def parse_args(argv=None):
     p.add_argument("--label_smoothing", type=float, default=0.1)
     p.add_argument("--gradinit_iters", type=int, default=100)
     p.add_argument("--gradinit_batch_size", type=int, default=None, help="defaults to --batch_size")
+    p.add_argument("--gradinit_max_tokens", type=int, default=None, help="token-budget search batches (default: --max_tokens, if given)")
     p.add_argument("--gradinit_lr", type=float, default=1e-2)
     p.add_argument("--gradinit_eta", type=float, default=1e-3)
     p.add_argument("--gradinit_gamma", type=float, default=1000.0)
@@ -164,6 +167,30 @@ def batch_order(n_examples, batch_size, steps, seed):
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(steps)]
 
 
+def budget_order(lengths, max_tokens, steps, seed, min_rows=1):
+    """`steps` index batches of at most `max_tokens` padded tokens (fairseq's packing), epoch after epoch."""
+    sampler = TokenBudgetBatchSampler(lengths, max_tokens, seed=seed, min_rows=min_rows, skip_too_long=True)
+    order, epoch = [], 0
+    while len(order) < steps:
+        sampler.set_epoch(epoch)
+        order += list(sampler)
+        epoch += 1
+    return order[:steps]
+
+
+def training_order(train, args):
+    if args.max_tokens is None:
+        return batch_order(len(train), args.batch_size, args.steps, args.seed)
+    return budget_order(example_lengths(train), args.max_tokens, args.steps, args.seed)
+
+
+def search_order(train, args):
+    budget = args.gradinit_max_tokens or (args.max_tokens if args.gradinit_batch_size is None else None)
+    if budget is None:
+        return batch_order(len(train), args.gradinit_batch_size or args.batch_size, args.gradinit_iters, args.seed + 1)
+    return budget_order(example_lengths(train), budget, args.gradinit_iters, args.seed + 1, min_rows=3)
+
+
 def loss_of(model, batch, label_smoothing):
     logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
     return torch.nn.functional.cross_entropy(
@@ -200,8 +227,7 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
     search = None
     start = time.time()
     if arm == "C":
-        gi_bs = args.gradinit_batch_size or args.batch_size
-        gi_order = batch_order(len(train), gi_bs, args.gradinit_iters, args.seed + 1)
+        gi_order = search_order(train, args)
         gi_batches = (to_device(collate([train[i] for i in idx])) for idx in gi_order)
         gi_args = GradInitArguments(
             gradinit_iters=args.gradinit_iters, gradinit_lr=args.gradinit_lr, gradinit_eta=args.gradinit_eta,
@@ -334,7 +360,7 @@ def main(argv=None):
     collate = make_collate(tokenizer)
 
     val_batches = [{k: v.to(args.device) for k, v in collate(val[i : i + 64]).items()} for i in range(0, len(val), 64)]
-    order = batch_order(len(train), args.batch_size, args.steps, args.seed)
+    order = training_order(train, args)
     print(f"{len(train)} training pairs, {len(val)} validation sentences, vocab {len(tokenizer)}, device {args.device}")
     results = []
     results_path = os.path.join(args.out, f"results_{''.join(args.arms)}{args.tag}.json")

@@ -60,7 +60,12 @@ class GradInitArguments:
             Number of search iterations (one batch each).
         gradinit_batch_size (`int` or `None`, *optional*, defaults to `None`):
             Per-device batch size of the search, at least 3 rows (S̃ and S must differ). `None` uses
-            `per_device_train_batch_size`.
+            `per_device_train_batch_size`. Leave it unset with `gradinit_max_tokens`.
+        gradinit_max_tokens (`int` or `None`, *optional*, defaults to `None`):
+            Per-device token budget of the search's batches (`GradInitTrainer`): rows × the batch's longest example
+            at most this many tokens, batched as fairseq's `batch_by_size` (see `token_batches`); each batch is
+            split into S̃ and S by rows. `None`: `gradinit_batch_size` rows if set, else the training batches'
+            `max_tokens` if set, else `per_device_train_batch_size` rows. The paper's search used 6000.
         gradinit_lr (`float`, *optional*, defaults to `1e-3`):
             Learning rate of the Adam optimizer that updates the scales α.
         gradinit_ln_lr (`float` or `None`, *optional*, defaults to `None`):
@@ -108,6 +113,14 @@ class GradInitArguments:
         default=None,
         metadata={
             "help": "Per-device batch size of the search, at least 3 rows. Defaults to per_device_train_batch_size."
+        },
+    )
+    gradinit_max_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Per-device token budget of the search's batches (rows x longest example), fairseq style; the "
+            "paper's search used 6000. Defaults to gradinit_batch_size rows if set, else max_tokens if set, else "
+            "per_device_train_batch_size rows."
         },
     )
     gradinit_lr: float = field(
@@ -160,6 +173,12 @@ class GradInitArguments:
         if self.gradinit_batch_size is not None:
             # S̃ (the first 2/3 rows) and S (the last 2/3) are the same rows below 3 rows.
             _check_int("gradinit_batch_size", self.gradinit_batch_size, MIN_SEARCH_BATCH_ROWS, "so that S̃ and S differ")
+        if self.gradinit_max_tokens is not None:
+            _check_int("gradinit_max_tokens", self.gradinit_max_tokens, MIN_SEARCH_BATCH_ROWS, "so that S̃ and S differ")
+            if self.gradinit_batch_size is not None:
+                raise ValueError(
+                    "Set gradinit_batch_size (rows) or gradinit_max_tokens (tokens) for the search's batches, not both."
+                )
         for name in ("gradinit_lr", "gradinit_eta", "gradinit_gamma"):
             _check_float(name, getattr(self, name), positive=True)
         if self.gradinit_ln_lr is not None:

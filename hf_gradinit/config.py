@@ -27,6 +27,15 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
             Learning-rate warmup. GradInit exists to make warmup unnecessary, so it is off by default; a value you
             set is kept.
 
+    Token-budget batches (fairseq's `--max-tokens`; see the README's "Token budgets"):
+        max_tokens (`int` or `None`, *optional*, defaults to `None`):
+            Per-device token budget of each training batch: examples ordered by length and packed while rows × the
+            batch's longest example (the longer of source and labels) stays within it, the batches shuffled every
+            epoch. Replaces `per_device_train_batch_size` for training (evaluation keeps rows). `None`: rows.
+        skip_invalid_size_inputs (`bool`, *optional*, defaults to `False`):
+            Drop training examples longer than `max_tokens` (or `gradinit_max_tokens`), with a logged count,
+            instead of raising a `ValueError` that names the first of them.
+
     Hub parameters of the initialized checkpoint (the trained model uses `push_to_hub` / `hub_model_id` as usual):
         gradinit_push_to_hub (`bool`, *optional*, defaults to `False`):
             Push `output_dir/gradinit/` (model, tokenizer, `scales.json`, a plot and a model card) to the Hub right
@@ -40,6 +49,7 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         gradinit_alg (`str`, defaults to `"adam"`): simulated optimizer, `"adam"` or `"sgd"`.
         gradinit_iters (`int`, defaults to `780`): number of search iterations.
         gradinit_batch_size (`int` or `None`, defaults to `None`): per-device search batch size.
+        gradinit_max_tokens (`int` or `None`, defaults to `None`): per-device token budget of the search's batches.
         gradinit_lr (`float`, defaults to `1e-3`): learning rate of the scales.
         gradinit_ln_lr (`float` or `None`, defaults to `None`): learning rate of LayerNorm-weight scales.
         gradinit_beta1 (`float`, defaults to `0.9`), gradinit_beta2 (`float`, defaults to `0.999`): Adam betas of
@@ -61,6 +71,20 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         },
     )
 
+    max_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Per-device token budget of each training batch (rows x longest example), batched as fairseq's "
+            "--max-tokens; replaces per_device_train_batch_size for training. The paper used 4096."
+        },
+    )
+    skip_invalid_size_inputs: bool = field(
+        default=False,
+        metadata={
+            "help": "Drop training examples longer than max_tokens or gradinit_max_tokens (logged) instead of raising."
+        },
+    )
+
     gradinit_push_to_hub: bool = field(
         default=False,
         metadata={"help": "Push the initialized checkpoint (output_dir/gradinit) to the Hub right after the search."},
@@ -78,10 +102,32 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         if self.gradinit_hub_model_id is not None and not self.gradinit_hub_model_id.strip():
             raise ValueError("gradinit_hub_model_id must not be empty (leave it unset for the default).")
         self.validate_gradinit_arguments()
+        self._validate_token_budget()
         if self.gradinit_push_to_hub and not self.gradinit:
             raise ValueError("gradinit_push_to_hub needs gradinit=True: there is no search whose result could be pushed.")
         if self.gradinit and self.warmup_steps == 0:
             logger.info("GradInit is on and learning-rate warmup is off (warmup_steps=0).")
+
+    def _validate_token_budget(self) -> None:
+        if self.max_tokens is None:
+            return
+        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be a positive number of tokens (or None for rows), got {self.max_tokens!r}.")
+        if str(self.train_sampling_strategy) != "random":
+            raise ValueError(
+                f"max_tokens makes its own batches (grouped by length, shuffled every epoch); "
+                f"train_sampling_strategy={self.train_sampling_strategy!r} cannot apply. Leave it at 'random'."
+            )
+        if self.dataloader_drop_last:
+            raise ValueError("max_tokens batches keep every example; dataloader_drop_last does not apply.")
+
+    @property
+    def search_max_tokens(self) -> int | None:
+        """The token budget of the search's batches: `gradinit_max_tokens`, else `max_tokens` unless the search
+        has its own row count (`gradinit_batch_size`); `None` means rows."""
+        if self.gradinit_max_tokens is not None:
+            return self.gradinit_max_tokens
+        return self.max_tokens if self.gradinit_batch_size is None else None
 
     @property
     def gradinit_repo_id(self) -> str:

@@ -138,8 +138,10 @@ class GradInitSearch:
     passes its own shard of every batch and splits it into its own S̃ and S; the processes average g (before
     ‖g‖ is taken, so all make the same constraint decision and the same step θ') and the α-gradient (so all
     apply the same update). Second-order terms are back-propagated locally against the averaged vector. The
-    result equals one process on the union of the shards' S̃ and S when the loss is a mean over equally many
-    tokens on each process.
+    result equals one process on the union of the shards' S̃ and S when the processes' mean of `loss_fn` is the
+    union's loss: a per-token mean over equally many tokens on each process, or, for any token counts, each
+    process's sum over its tokens divided by the mean token count of the processes (what `GradInitTrainer`'s
+    loss is).
     """
 
     def __init__(
@@ -324,8 +326,10 @@ class GradInitSearch:
 
     def _alpha_dots(self, grads: list[torch.Tensor], value: torch.Tensor) -> tuple[torch.Tensor, float]:
         """⟨grads_i, θ_i⁰⟩ as a float64 CPU vector, and `value`, both averaged across processes."""
-        dots = torch.stack([torch.vdot(gi.reshape(-1), self.theta0[i].reshape(-1)).float() for gi, i in zip(grads, self.scaled_index)])
-        both = torch.cat([dots, value.detach().float().reshape(1)])
+        dots = torch.stack([torch.vdot(gi.reshape(-1), self.theta0[i].reshape(-1)) for gi, i in zip(grads, self.scaled_index)])
+        # float32 at least, float64 for float64 models (whose tests compare to 1e-9)
+        dtype = torch.promote_types(dots.dtype, torch.float32)
+        both = torch.cat([dots.to(dtype), value.detach().to(dtype).reshape(1)])
         if self.reduce is not None:
             self.reduce([both])
         both = both.double().cpu()

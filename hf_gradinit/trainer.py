@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
@@ -13,9 +14,10 @@ from typing import Any
 
 import torch
 from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, TrainerCallback
+from transformers.trainer_pt_utils import LabelSmoother
 from transformers.trainer_utils import get_last_checkpoint, set_seed
 
-from .arguments import GradInitArguments
+from .arguments import MIN_SEARCH_BATCH_ROWS, GradInitArguments
 from .config import GradInitConfig
 from .decoder_inputs import label_safe_collator, with_decoder_inputs
 from .distributed import check_parameters_match, sync_parameters
@@ -23,6 +25,7 @@ from .hub import GradInitPushError, check_hub_access, push_initialization_to_hub
 from .model_card import build_model_card, hub_base_model
 from .result import GradInitResult
 from .search import GradInitSearch, gradinit, is_gradinit_initialized
+from .token_batches import TokenBudgetBatchSampler, example_lengths, token_budget_dataloader
 
 logger = logging.getLogger(__name__)
 
@@ -130,11 +133,16 @@ class GradInitTrainer(Seq2SeqTrainer):
         super().__init__(model, args, *pargs, **kwargs)
         # DataCollatorForSeq2Seq(tokenizer, model=fsmt) would overwrite the labels' −100 with pad ids.
         self.data_collator = label_safe_collator(self.data_collator)
-        if _loss_ignores_num_items(self.accelerator.unwrap_model(self.model)):
-            # The Trainer multiplies the loss by the process count for models whose forward takes **kwargs,
-            # assuming they divide by the global token count; BART, Marian and FSMT take **kwargs but average
-            # locally, which would double the loss and the gradients on two processes.
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        if _loss_ignores_num_items(unwrapped) or not self.model_accepts_loss_kwargs:
+            # BART, Marian and FSMT take **kwargs but average their loss over their own batch: the processes' means
+            # would be averaged with equal weights, and the Trainer would multiply them by the process count. The
+            # Trainer's own label-smoothed cross-entropy (epsilon 0 is plain cross-entropy) divides by the token
+            # count of all processes' batches instead, so that N processes train as one on the union of their
+            # batches, however many tokens each holds (token budgets).
             self.model_accepts_loss_kwargs = False
+            if self.compute_loss_func is None:
+                self.compute_loss_func = LabelSmoother(epsilon=self.args.label_smoothing_factor)
         self.gradinit_result: GradInitResult | None = None
         # Extra model-card fields for the initialized checkpoint, e.g. {"datasets": [...], "languages": [...]}.
         self.gradinit_card_data: dict[str, Any] = {}
@@ -143,12 +151,14 @@ class GradInitTrainer(Seq2SeqTrainer):
             check_hub_access(self.args.gradinit_repo_id, private=self.args.hub_private_repo, token=self.args.hub_token)
         self._search_logs = _KeepSearchLogs()
         self.add_callback(self._search_logs)
+        self._lengths: tuple[int, Any] | None = None
 
     def compute_loss(self, model, inputs, *args, **kwargs):
         # Labels-only batches: decoder inputs from the labels, also for FSMT (which would read the source ids).
         return super().compute_loss(model, with_decoder_inputs(model, inputs), *args, **kwargs)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, **kwargs):
+        self._check_token_budgets()
         if resume_from_checkpoint:
             # The Trainer loads only the weights of the checkpoint into the model: take its GradInit record too,
             # so that later checkpoints, the final model and its card still say it was initialized.
@@ -163,6 +173,31 @@ class GradInitTrainer(Seq2SeqTrainer):
             else:
                 self.gradinit()
         return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
+
+    def get_train_dataloader(self):
+        """Row batches as the Trainer makes them, or token-budget batches when `args.max_tokens` is set."""
+        if self.args.max_tokens is None:
+            return super().get_train_dataloader()
+        if self.train_dataset is None:
+            raise ValueError("Trainer: training requires a train_dataset.")
+        return token_budget_dataloader(self, self.args.max_tokens, what="max_tokens")
+
+    def train_example_lengths(self):
+        """One length per training example (the longer of source and labels), computed once per dataset."""
+        if self._lengths is None or self._lengths[0] is not self.train_dataset:
+            self._lengths = (self.train_dataset, example_lengths(self.train_dataset))
+        return self._lengths[1]
+
+    def _check_token_budgets(self) -> None:
+        """Refuse, before the search or training starts, an example longer than a token budget."""
+        if self.train_dataset is None:
+            return
+        budgets = {"max_tokens": self.args.max_tokens}
+        if self.args.gradinit and self.args.gradinit_max_tokens is not None:
+            budgets["gradinit_max_tokens"] = self.args.gradinit_max_tokens
+        for what, budget in budgets.items():
+            if budget is not None and not self.args.skip_invalid_size_inputs:
+                TokenBudgetBatchSampler(self.train_example_lengths(), budget, what=what)
 
     def _carry_gradinit_record(self, resume_from_checkpoint: str | bool) -> None:
         checkpoint = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
@@ -198,7 +233,7 @@ class GradInitTrainer(Seq2SeqTrainer):
             model,
             self._gradinit_batches(),
             args,
-            loss_fn=lambda model, batch: self.compute_loss(model, dict(batch)),
+            loss_fn=self._search_loss,
             callback=self._gradinit_logger(),
             reduce=self._mean_across_processes if distributed else None,
             progress_bar=not args.disable_tqdm and self.is_local_process_zero(),
@@ -290,7 +325,8 @@ class GradInitTrainer(Seq2SeqTrainer):
 
     def _mean_across_processes(self, tensors: list[torch.Tensor]) -> None:
         """Average `tensors` in place across processes with one all-reduce of a flat buffer."""
-        flat = self.accelerator.reduce(torch.cat([t.reshape(-1).float() for t in tensors]), reduction="mean")
+        dtype = functools.reduce(torch.promote_types, (t.dtype for t in tensors), torch.float32)
+        flat = self.accelerator.reduce(torch.cat([t.reshape(-1).to(dtype) for t in tensors]), reduction="mean")
         for t, part in zip(tensors, flat.split([t.numel() for t in tensors])):
             t.copy_(part.view_as(t))
 
@@ -311,15 +347,29 @@ class GradInitTrainer(Seq2SeqTrainer):
         )
         logger.info("GradInit-initialized model and scales saved to %s", save_directory)
 
+    def _search_loss(self, model, batch) -> torch.Tensor:
+        """The trainer's loss on S̃ or S of this process, as a sum over its tokens divided by the token count of
+        all processes (times their number, which the search's averaging divides out): the processes' mean is then
+        the loss of one process on the union of their S̃ (or S), however many tokens each holds."""
+        batch = dict(batch)
+        count = self._get_num_items_in_batch([batch], self.args.device)
+        return self.compute_loss(model, batch, num_items_in_batch=count)
+
     def _gradinit_batches(self) -> Iterator[dict[str, Any]]:
-        """Batches of the train dataloader at the search's batch size, epoch after epoch."""
-        saved = self._train_batch_size
-        if self.args.gradinit_batch_size is not None:
-            self._train_batch_size = self.args.gradinit_batch_size * max(1, self.args.n_gpu)
-        try:
-            dataloader = self.get_train_dataloader()
-        finally:
-            self._train_batch_size = saved
+        """Batches of the train dataloader at the search's batch size or token budget, epoch after epoch."""
+        budget = self.args.search_max_tokens
+        if budget is not None:
+            what = "gradinit_max_tokens" if self.args.gradinit_max_tokens is not None else "max_tokens"
+            # S̃ and S take 2/3 of a batch's rows each: batches of fewer than 3 rows are left out.
+            dataloader = token_budget_dataloader(self, budget, what=what, min_rows=MIN_SEARCH_BATCH_ROWS)
+        else:
+            saved = self._train_batch_size
+            if self.args.gradinit_batch_size is not None:
+                self._train_batch_size = self.args.gradinit_batch_size * max(1, self.args.n_gpu)
+            try:
+                dataloader = super().get_train_dataloader()
+            finally:
+                self._train_batch_size = saved
         epoch = 0
         while True:
             if hasattr(dataloader, "set_epoch"):

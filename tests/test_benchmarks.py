@@ -88,3 +88,22 @@ def test_hvp_accuracy_reports_every_variant(tmp_path):
     assert len(rows) == 2 * 2 * 4  # two steps, two dtypes, four variants
     shipped = [r for r in rows if r[2].strip() == "as shipped" and r[1].strip() == "float64"]
     assert len(shipped) == 2 and all(float(r[3]) < 1e-3 for r in shipped)
+
+
+def test_token_budget_compares_rows_with_a_budget_of_the_same_target_tokens(tmp_path):
+    out = run("token_budget.py", "--tiny", "--steps", "2", "--batch_size", "16", "--data_dir", str(_toy_data(tmp_path)), "--device", "cpu")
+    rows = {r[0].strip().split(" ")[0]: r for r in table_rows(out)}
+    assert set(rows) == {"rows", "token"}
+    for r in rows.values():
+        assert float(r[1]) > 0 and 0 <= float(r[3]) < 1 and float(r[5]) > 0
+    assert "throughput ratio, token budget / rows" in out
+
+
+def test_stability_and_overhead_take_token_budgets(tmp_path):
+    data, out = _toy_data(tmp_path), tmp_path / "out"
+    run("stability.py", "--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "C", "--data_dir", str(data), "--out", str(out),
+        "--device", "cpu", "--max_tokens", "120", "--gradinit_max_tokens", "200")
+    result = json.loads((out / "results_C.json").read_text())
+    assert result["args"]["max_tokens"] == 120 and result["results"][0]["curve"]
+    stdout = run("overhead.py", "--tiny", "--repeats", "1", "--warmup", "1", "--length", "10", "--max_tokens", "60", "--gradinit_max_tokens", "90")
+    assert "training batch 6x10 tokens, search batch 9x10" in stdout

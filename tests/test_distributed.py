@@ -60,3 +60,94 @@ def test_two_processes_match_one_process(tmp_path, alg, gamma, hvp, dtype, activ
     for name, alpha in reference.scales.items():
         assert abs(alpha - saved["tensors"][name]["scale"]) < 1e-5, name
     assert {n: t["scale"] for n, t in saved["tensors"].items()} == ranks[0]["scales"]
+
+
+TOKEN_SCRIPT = os.path.join(os.path.dirname(__file__), "distributed_token_budget.py")
+PAD = {"input_ids": 1, "attention_mask": 0, "labels": -100, "decoder_input_ids": 1}
+
+
+def _pad(t, rows, cols, key):
+    """`t` padded to `rows` × `cols`; added rows carry one unmasked pad token and no label token."""
+    padded = torch.full((rows, cols), PAD[key], dtype=t.dtype)
+    padded[: t.shape[0], : t.shape[1]] = t
+    if key == "attention_mask":
+        padded[t.shape[0] :, 0] = 1
+    return padded
+
+
+def _union(shards):
+    """The processes' batches as one batch: rows stacked, columns padded."""
+    cols = {k: max(s[k].shape[1] for s in shards) for k in shards[0]}
+    return {k: torch.cat([_pad(s[k], s[k].shape[0], cols[k], k) for s in shards]) for k in shards[0]}
+
+
+def _union_for_split(shards):
+    """One batch whose first and last 2/3 of rows are the unions of the processes' own first and last 2/3
+    (their S̃ and S): each process's rows in three parts (only in S̃, in both, only in S), every part padded to
+    one size r with rows that carry no label token, laid out as all first parts, all middle parts, all last
+    parts: 3·P·r rows, whose first 2/3 are exactly the first two groups."""
+    parts = []
+    for s in shards:
+        n = next(iter(s.values())).shape[0]
+        k = -(-2 * n // 3)
+        parts.append([slice(0, n - k), slice(n - k, k), slice(k, n)])
+    r = max(sl.stop - sl.start for p in parts for sl in p)
+    cols = {k: max(s[k].shape[1] for s in shards) for k in shards[0]}
+    return {
+        key: torch.cat([_pad(s[key][p[j]], r, cols[key], key) for j in range(3) for s, p in zip(shards, parts)])
+        for key in shards[0]
+    }
+
+
+def _smoothed_cross_entropy(model, batch, epsilon=0.1):
+    """Label-smoothed cross-entropy, mean over label tokens, written out here (not the Trainer's LabelSmoother)."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   decoder_input_ids=batch["decoder_input_ids"]).logits
+    logp = torch.log_softmax(logits, -1)
+    active = batch["labels"] != -100
+    nll = -logp.gather(-1, batch["labels"].clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    uniform = -logp.mean(-1)
+    return ((1 - epsilon) * nll + epsilon * uniform)[active].sum() / active.sum()
+
+
+# Tolerances on scales and parameters, a small factor above the measured differences (Adam 1.3e-10; SGD 3.7e-7:
+# its constraint steps divide rounding by the finite difference's ε, and the Trainer's label smoother sums its
+# smoothing term in float32).
+@pytest.mark.parametrize("alg,gamma,tol", [("adam", "14.9", 1e-9), ("sgd", "0.62", 1e-6)])
+def test_token_budget_processes_match_one_process_on_the_union(tmp_path, alg, gamma, tol):
+    """Two processes on token-budget batches of different token counts search and train as one process on the
+    union of their batches: the same scales after the search, the same parameters after two SGD steps."""
+    env = {**os.environ, "GRADINIT_ALG": alg, "GRADINIT_GAMMA": gamma, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", TOKEN_SCRIPT, str(tmp_path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    search = [torch.load(tmp_path / f"search-{r}.pt") for r in range(2)]
+    train = [torch.load(tmp_path / f"train-{r}.pt") for r in range(2)]
+    # The processes' batches differ in rows and in label tokens, so an unweighted mean of their losses would differ.
+    tokens = [[int((b["labels"] != -100).sum()) for b in s["batches"]] for s in search]
+    assert any(a != b for a, b in zip(*tokens)), tokens
+    assert {h["constraint"] for h in search[0]["history"]} == {True, False}, search[0]["history"]
+
+    with open(tmp_path / "run" / "gradinit" / "scales.json") as f:
+        saved = json.load(f)
+    model = tiny_bart(seed=0, dtype=torch.float64, dropout=0.0, activation_function="relu")
+    union_batches = [_union_for_split(list(pair)) for pair in zip(search[0]["batches"], search[1]["batches"])]
+    reference = gradinit(model, union_batches, GradInitArguments(**saved["arguments"]), loss_fn=_smoothed_cross_entropy, progress_bar=False)
+    assert [h["constraint"] for h in reference.history] == [h["constraint"] for h in search[0]["history"]]
+    for h, h_ref in zip(search[0]["history"], reference.history):
+        # measured ≤ 2.4e-8: the Trainer's label smoother sums its smoothing term in float32
+        assert abs(h["loss"] - h_ref["loss"]) < 1e-7
+    for name, alpha in reference.scales.items():
+        assert abs(alpha - saved["tensors"][name]["scale"]) < tol, name
+
+    # Two SGD steps (lr 0.5, constant) on the union of the processes' training batches.
+    for step in zip(train[0]["batches"], train[1]["batches"]):
+        model.zero_grad()
+        _smoothed_cross_entropy(model, _union(list(step))).backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.grad is not None:
+                    p -= 0.5 * p.grad
+    for name, p in model.named_parameters():
+        for r in range(2):
+            assert torch.allclose(train[r]["params"][name], p, rtol=0, atol=tol), (name, r)

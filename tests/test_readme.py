@@ -45,3 +45,14 @@ def test_docstring_examples():
 
     failures, tried = doctest.testmod(hf_gradinit.fairseq_init, verbose=False)
     assert tried > 0 and failures == 0
+
+
+def test_token_budgets(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tokenizer = tiny_tokenizer()
+    model = tiny_bart(d_model=8, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=16, decoder_ffn_dim=16)
+    namespace = {"model": model, "tokenizer": tokenizer, "train_dataset": tokenized_dataset(tokenizer, 24)}
+    exec(readme_block("Token budgets"), namespace)
+    trainer = namespace["trainer"]
+    assert trainer.gradinit_result.iterations == 100 and trainer.state.global_step > 0
+    assert trainer.get_train_dataloader().batch_sampler.max_tokens == 4096

@@ -56,6 +56,15 @@ def test_iwslt14_preset_sets_the_papers_training_flags_unless_given(tmp_path):
     assert args.max_grad_norm == 0.0 and plain.max_grad_norm == 1.0  # no clipping, as the paper's --clip-norm 0
     assert args.lr_scheduler_type == "linear" and args.warmup_steps == 0
     assert (args.gradinit_lr, args.gradinit_beta2, args.gradinit_max_scale) == (2.5e-3, 0.98, 100.0)
+    assert (args.max_tokens, args.gradinit_max_tokens) == (4096, 6000) and plain.max_tokens is None
+    assert (args.search_max_tokens, plain.search_max_tokens) == (6000, None)
+
+
+def test_iwslt14_preset_budgets_give_way_to_given_sizes(tmp_path):
+    _, _, args = _parse(tmp_path, "--preset", "iwslt14", "--max_tokens", "2000", "--gradinit_batch_size=64")
+    assert (args.max_tokens, args.gradinit_max_tokens, args.gradinit_batch_size) == (2000, None, 64)
+    _, _, args = _parse(tmp_path, "--preset", "iwslt14", "--per_device_train_batch_size", "32")
+    assert (args.max_tokens, args.per_device_train_batch_size, args.gradinit_max_tokens) == (None, 32, 6000)
 
 
 def test_iwslt14_preset_in_a_json_file(tmp_path):
@@ -73,6 +82,7 @@ def test_iwslt14_preset_in_a_json_file(tmp_path):
     }))
     model_args, _, args = parse_translation_arguments([str(path)])
     assert model_args.init == "fairseq" and args.weight_decay == 0.0 and args.max_grad_norm == 0.0
+    assert (args.max_tokens, args.gradinit_max_tokens) == (4096, 6000)
 
 
 def _data_args(**kw):
@@ -148,3 +158,4 @@ def test_the_documented_iwslt14_json_is_the_papers_setting():
     assert (model_args.model_type, model_args.init, model_args.preset) == ("transformer", "fairseq", "iwslt14")
     assert args.max_grad_norm == 0.0 and args.lr_scheduler_type == "linear" and args.warmup_steps == 0
     assert (args.gradinit_iters, args.gradinit_lr, args.gradinit_max_scale) == (780, 2.5e-3, 100.0)
+    assert (args.max_tokens, args.gradinit_max_tokens, args.gradinit_batch_size) == (4096, 6000, None)

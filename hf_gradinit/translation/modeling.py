@@ -52,6 +52,9 @@ PRESETS = {
 # The training side of each preset: flags of `GradInitConfig` that the preset sets unless given explicitly. The
 # paper's run script: Adam β (0.9, 0.98), lr 5e-4, linear decay, no warmup, no clipping (`--clip-norm 0`),
 # weight decay 1e-4, label smoothing 0.1, and its GradInit flags.
+# A preset value is left out where the user gave it, or a flag that stands for the same choice in rows.
+PRESET_ALTERNATIVES = {"max_tokens": ("per_device_train_batch_size",), "gradinit_max_tokens": ("gradinit_batch_size",)}
+
 TRAINING_PRESETS = {
     "iwslt14": {
         "learning_rate": 5e-4,
@@ -62,6 +65,9 @@ TRAINING_PRESETS = {
         "lr_scheduler_type": "linear",
         "warmup_steps": 0,
         "label_smoothing_factor": 0.1,
+        # fairseq's --max-tokens 4096 and the GradInit fork's search batches of 6000 tokens
+        "max_tokens": 4096,
+        "gradinit_max_tokens": 6000,
         "gradinit_iters": 780,
         "gradinit_lr": 2.5e-3,
         "gradinit_beta1": 0.9,

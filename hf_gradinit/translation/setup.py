@@ -12,7 +12,7 @@ from transformers import HfArgumentParser
 from ..config import GradInitConfig
 from .arguments import DataTrainingArguments, ModelArguments
 from .data import load_raw_datasets, tokenize_datasets
-from .modeling import TRAINING_PRESETS, build_model
+from .modeling import PRESET_ALTERNATIVES, TRAINING_PRESETS, build_model
 from .tokenizer import load_or_train_tokenizer
 
 
@@ -25,12 +25,20 @@ def parse_translation_arguments(argv: list[str] | None = None) -> tuple[ModelArg
         path = os.path.abspath(argv[0])
         with open(path, encoding="utf-8") as f:
             given = json.load(f)
-        preset = TRAINING_PRESETS.get(given.get("preset"), {})
-        return parser.parse_dict({**preset, **given})
-    preset = TRAINING_PRESETS.get(_flag_value(argv, "preset"), {})
+        return parser.parse_dict({**_preset_defaults(given.get("preset"), set(given)), **given})
     explicit = {a[2:].split("=", 1)[0] for a in argv if a.startswith("--")}
-    defaults = [f"--{key}={value}" for key, value in preset.items() if key not in explicit]
+    defaults = [f"--{key}={value}" for key, value in _preset_defaults(_flag_value(argv, "preset"), explicit).items()]
     return parser.parse_args_into_dataclasses(args=defaults + list(argv))
+
+
+def _preset_defaults(preset: str | None, given: set[str]) -> dict:
+    """The preset's flags that the user did not give, directly or through a row-count alternative (e.g.
+    --per_device_train_batch_size leaves the preset's max_tokens out)."""
+    return {
+        key: value
+        for key, value in TRAINING_PRESETS.get(preset, {}).items()
+        if key not in given and not given.intersection(PRESET_ALTERNATIVES.get(key, ()))
+    }
 
 
 def _flag_value(argv: list[str], name: str) -> str | None:
