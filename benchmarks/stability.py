@@ -83,6 +83,7 @@ def parse_args(argv=None):
     p.add_argument("--gradinit_beta2", type=float, default=0.98)
     p.add_argument("--gradinit_hvp", default="finite_difference", choices=["finite_difference", "exact"])
     p.add_argument("--tag", default="", help="suffix of this run's results file and arm label (e.g. a C variant)")
+    p.add_argument("--save_models", action="store_true", help="save each arm's final model and tokenizer (save_pretrained) under --out/models/")
     p.add_argument("--num_beams", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tiny", action="store_true", help="a 1+1-layer d32 model on 400 pairs (smoke test)")
@@ -242,8 +243,9 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
 
         result = gradinit(model, gi_batches, gi_args, loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing),
                           callback=report, progress_bar=False)
-        result.save(os.path.join(args.out, f"gradinit_C{args.tag}"))
-        plot_scales(result, os.path.join(args.out, f"gradinit_C{args.tag}", "scales.png"))
+        folder = os.path.join(args.out, f"gradinit_C{args.tag}" + (f"_seed{args.seed}" if args.seed != 1 else ""))
+        result.save(folder)
+        plot_scales(result, os.path.join(folder, "scales.png"))
         first_objective = next((r["step"] for r in result.history if not r["constraint"]), None)
         search = {
             "seconds": time.time() - start,
@@ -276,7 +278,11 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
             curve.append({"step": step, "train_loss": train_loss, "val_loss": validation_loss(model, val_batches)})
             print(f"  [{arm}{args.tag} lr={lr:g}] step {step}: train {train_loss:.3f}  val {curve[-1]['val_loss']:.3f}", flush=True)
     bleu, chrf = validation_bleu(model, tokenizer, val_batches, references, args)
-    return {"arm": arm + args.tag, "lr": lr, "warmup_steps": warmup, "curve": curve, "bleu": bleu, "chrf": chrf, "gradinit": search, "seconds": time.time() - start}
+    if args.save_models:
+        folder = os.path.join(args.out, "models", f"{arm}{args.tag}-lr{lr:g}-seed{args.seed}")
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    return {"arm": arm + args.tag, "lr": lr, "seed": args.seed, "warmup_steps": warmup, "curve": curve, "bleu": bleu, "chrf": chrf, "gradinit": search, "seconds": time.time() - start}
 
 
 def plot(results, path):
@@ -363,7 +369,7 @@ def main(argv=None):
     order = training_order(train, args)
     print(f"{len(train)} training pairs, {len(val)} validation sentences, vocab {len(tokenizer)}, device {args.device}")
     results = []
-    results_path = os.path.join(args.out, f"results_{''.join(args.arms)}{args.tag}.json")
+    results_path = os.path.join(args.out, f"results_{''.join(args.arms)}{args.tag}_seed{args.seed}.json")
     for lr in args.lrs:
         for arm in args.arms:
             print(f"arm {arm}{args.tag} ({ARMS[arm]}), lr {lr:g}", flush=True)

@@ -47,7 +47,7 @@ def test_stability_runs_every_arm_and_writes_curves(tmp_path):
     data = _toy_data(tmp_path)
     out = tmp_path / "out"
     stdout = run("stability.py", "--tiny", "--steps", "4", "--data_dir", str(data), "--out", str(out), "--device", "cpu")
-    results = json.loads((out / "results_ABC.json").read_text())["results"]
+    results = json.loads((out / "results_ABC_seed1.json").read_text())["results"]
     assert {(r["arm"], r["lr"]) for r in results} == {(a, lr) for a in "ABC" for lr in (5e-4, 1e-3)}
     assert all(r["curve"] and isinstance(r["bleu"], float) for r in results)
     assert next(r for r in results if r["arm"] == "C")["gradinit"]["scale_min"] > 0
@@ -103,7 +103,7 @@ def test_stability_and_overhead_take_token_budgets(tmp_path):
     data, out = _toy_data(tmp_path), tmp_path / "out"
     run("stability.py", "--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "C", "--data_dir", str(data), "--out", str(out),
         "--device", "cpu", "--max_tokens", "120", "--gradinit_max_tokens", "200")
-    result = json.loads((out / "results_C.json").read_text())
+    result = json.loads((out / "results_C_seed1.json").read_text())
     assert result["args"]["max_tokens"] == 120 and result["results"][0]["curve"]
     stdout = run("overhead.py", "--tiny", "--repeats", "1", "--warmup", "1", "--length", "10", "--max_tokens", "60", "--gradinit_max_tokens", "90")
     assert "training batch 6x10 tokens, search batch 9x10" in stdout
