@@ -94,6 +94,14 @@ class GradInitArguments:
             loss and constraint decisions with scales within 0.1; finite differences take half to two thirds of the
             time and about 40% of the memory (BENCHMARKS.md). Use `"exact"` for models whose activations have kinks
             other than ReLU's and LeakyReLU's (ReLU6, Hardtanh; a warning names them).
+        gradinit_step_moves_tied_output (`bool`, *optional*, defaults to `True`):
+            Whether the simulated step θ′ moves an output projection tied to the decoder's input embedding (one
+            tensor in two roles). The paper's code builds θ′ by giving the embedding module a new tensor, so the
+            tied output projection keeps the old one and stays at θ; `False` reproduces that (Adam only). See
+            the README's "The paper's model" for what it changes.
+        gradinit_freeze_zero_biases (`bool`, *optional*, defaults to `False`):
+            Whether a bias whose scale reached 0 stays at 0 for the rest of the search, as in the paper's code
+            (its optimizer skips tensors of norm 0). `False`: the scale can come back from 0.
     """
 
     gradinit: bool = field(
@@ -160,6 +168,18 @@ class GradInitArguments:
         },
     )
 
+    gradinit_step_moves_tied_output: bool = field(
+        default=True,
+        metadata={
+            "help": "Whether the simulated step moves an output projection tied to the decoder's input embedding. "
+            "The paper's code leaves it at theta (False; Adam only)."
+        },
+    )
+    gradinit_freeze_zero_biases: bool = field(
+        default=False,
+        metadata={"help": "Keep a bias whose scale reached 0 at 0 for the rest of the search, as the paper's code."},
+    )
+
     def __post_init__(self):
         self.validate_gradinit_arguments()
 
@@ -196,6 +216,11 @@ class GradInitArguments:
                 f"({self.gradinit_max_scale})."
             )
         _check_float("gradinit_grad_clip", self.gradinit_grad_clip, non_negative=True, note=" (0 = off)")
+        if not self.gradinit_step_moves_tied_output and self.gradinit_alg != "adam":
+            raise ValueError(
+                "gradinit_step_moves_tied_output=False (the paper's code's θ′) is implemented for gradinit_alg='adam', "
+                f"got {self.gradinit_alg!r}."
+            )
 
     def gradinit_dict(self) -> dict[str, Any]:
         """The `gradinit_*` fields alone, as a plain dict (also on a `GradInitConfig`)."""

@@ -59,6 +59,10 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         gradinit_min_scale (`float`, defaults to `0.01`): lower bound of weight and LayerNorm scales.
         gradinit_max_scale (`float`, defaults to `100.0`): upper bound of LayerNorm scales.
         gradinit_grad_clip (`float`, defaults to `0.0`): clip of dL/dα, 0 = off.
+        gradinit_step_moves_tied_output (`bool`, defaults to `True`): whether θ′ moves a tied output projection
+            (`False`: the paper's code).
+        gradinit_freeze_zero_biases (`bool`, defaults to `False`): keep biases whose scale reached 0 at 0 (the
+            paper's code).
         gradinit_hvp (`str`, defaults to `"finite_difference"`): Hessian-vector products by a finite difference of
             gradients (`"finite_difference"`) or by a second-order graph (`"exact"`).
     """

@@ -180,6 +180,9 @@ class GradInitSearch:
         # Finite differences of gradients need the ReLU kinks held still between the two passes (see
         # `activation_pattern`).
         self.pattern = ActivationPattern(model) if args.gradinit_hvp == "finite_difference" else None
+        self.tied_output = None if args.gradinit_step_moves_tied_output else _tied_output(model, self.scaled_params)
+        # Biases that may not leave 0 once there (the paper's code: its optimizer skips tensors of norm 0).
+        self.freezes_at_zero = torch.tensor([g == BIAS and args.gradinit_freeze_zero_biases for g in groups])
 
     # -- one iteration -------------------------------------------------------------------------------------
 
@@ -238,11 +241,24 @@ class GradInitSearch:
             del loss, g, g_bar
             if finite_difference:
                 self.pattern.clear()
+            if self.tied_output is not None:
+                # the paper's code's θ′: the tied output projection keeps θ while its embedding role moves
+                out_name, k = self.tied_output
+                theta_out = self.scaled_params[k].detach().clone().requires_grad_()
             with torch.no_grad():
                 torch._foreach_add_(self.params, direction, alpha=-eta)  # θ' = θ − η·sign(ḡ), in place
             del direction
-            objective = self.loss_fn(self.model, s) / eta
-            d_alpha, objective = self._alpha_gradient(objective)
+            if self.tied_output is None:
+                objective = self.loss_fn(self.model, s) / eta
+                d_alpha, objective = self._alpha_gradient(objective)
+            else:
+                module = _LossModule(self.model, self.loss_fn)
+                objective = torch.func.functional_call(
+                    module, {f"model.{out_name}": theta_out}, (s,), tie_weights=False, strict=False
+                ) / eta
+                grads = _grads_or_zeros(objective, self.scaled_params + [theta_out])
+                grads[k] = grads[k] + grads.pop()  # dF/dα of the tensor: both of its roles
+                d_alpha, objective = self._alpha_dots(grads, objective)
             record["objective"] = objective * eta
         else:
             # θ' = θ − η·ḡ(θ). dF/dθ = v̄ − η·H̄·v̄ with v = ∇_θ' L(θ'; S)/η: the first term from a pass at θ',
@@ -346,8 +362,10 @@ class GradInitSearch:
         m.exp_avg.mul_(b1).add_(d_alpha, alpha=1 - b1)
         m.exp_avg_sq.mul_(b2).addcmul_(d_alpha, d_alpha, value=1 - b2)
         denom = (m.exp_avg_sq / (1 - b2**m.step)).sqrt_().add_(_ADAM_EPS)
+        frozen = self.freezes_at_zero & (self.alpha == 0)
         self.alpha -= self.lr * (m.exp_avg / (1 - b1**m.step)) / denom
         self.alpha = torch.minimum(torch.maximum(self.alpha, self.alpha_min), self.alpha_max)
+        self.alpha[frozen] = 0.0
         if not torch.isfinite(self.alpha).all():
             raise GradInitError(f"a scale α became infinite or NaN. {_ADVICE}.")
         self.write_parameters()
@@ -398,6 +416,19 @@ class GradInitSearch:
             graph_rebuilds=self.graph_rebuilds,
             initialization=initialization_of(self.model),
         )
+
+
+def _tied_output(model: nn.Module, scaled_params: list[torch.Tensor]) -> tuple[str, int] | None:
+    """(name of the output projection's weight, its index among the scaled tensors) when that weight is also
+    another module's (the decoder's input embedding); None when the model has no such tie."""
+    get_output = getattr(model, "get_output_embeddings", None)
+    output = get_output() if callable(get_output) else None
+    weight = getattr(output, "weight", None)
+    if weight is None or not any(m is not output and getattr(m, "weight", None) is weight for m in model.modules()):
+        return None
+    name = next(n for n, m in model.named_modules() if m is output)
+    index = next((i for i, p in enumerate(scaled_params) if p is weight), None)
+    return (f"{name}.weight", index) if index is not None else None
 
 
 def _batches_forever(batches: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
