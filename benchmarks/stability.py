@@ -12,6 +12,13 @@ for each learning rate in --lrs, on German->English pairs (default: ../shared/da
     python benchmarks/stability.py --data_dir ../shared/data/ding-de-en --out runs/stability
     python benchmarks/stability.py --device cuda --steps 2000 --batch_size 64     # a GPU run
     python benchmarks/stability.py --tiny --steps 5                                # smoke test
+    python benchmarks/stability.py --preset paper --parallel --steps 1500          # the paper's size, one GPU
+
+`--preset paper` is the paper's IWSLT'14 setting at full size: 6+6 layers, d 512, ffn 1024, 4 heads, dropout
+0.3/0.1/0.1, batches of 4,096 tokens, the search on 6,000-token batches with the paper's GradInit flags (780
+iterations, scale lr 2.5e-3, β2 0.98, η 1e-3, γ 1000, scales in [0.01, 100]), AdamW (0.9, 0.98) lr 5e-4 with
+linear decay, no clipping, bf16 autocast on CUDA (the search itself computes in float32). Flags given explicitly
+win. `--parallel` runs every arm as a process of its own (on one GPU, side by side) and merges their results.
 
 Arms can run as separate processes (`--arms A`, one core each) into one --out folder; `--report` then merges
 the `results_*.json` files found there into one table and plot.
@@ -43,6 +50,15 @@ from hf_gradinit.translation.tokenizer import train_tokenizer  # noqa: E402
 
 ARMS = {"A": "default init, no warmup", "B": "default init, warmup", "C": "GradInit, no warmup"}
 
+# --preset paper: the paper's IWSLT'14 model, batches, optimizer and GradInit flags (flags given explicitly win).
+PAPER = dict(
+    model="transformer", init="fairseq", layers=6, d_model=512, ffn=1024, heads=4, dropout=0.3,
+    attention_dropout=0.1, activation_dropout=0.1, weight_decay=1e-4, label_smoothing=0.1, max_tokens=4096,
+    gradinit_max_tokens=6000, gradinit_iters=780, gradinit_lr=2.5e-3, gradinit_beta2=0.98, gradinit_eta=1e-3,
+    gradinit_gamma=1000.0, gradinit_max_scale=100.0, lrs=[5e-4], lr_schedule="linear", bf16=True, vocab_size=10000,
+    max_length=128,
+)
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,6 +71,10 @@ def parse_args(argv=None):
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--max_tokens", type=int, default=None, help="token-budget training batches instead of --batch_size rows")
     p.add_argument("--warmup_fraction", type=float, default=0.1, help="arm B's linear warmup, as a share of --steps")
+    p.add_argument("--lr_schedule", default="constant", choices=["constant", "linear"], help="after warmup: constant, or linear decay to 0 at --steps")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast for training and evaluation on CUDA (the search stays float32)")
+    p.add_argument("--preset", default=None, choices=["paper"], help="the paper's IWSLT'14 size and flags (see above)")
+    p.add_argument("--parallel", action="store_true", help="one process per arm, side by side, then one merged report")
     p.add_argument("--eval_every", type=int, default=50)
     p.add_argument("--layers", type=int, default=6, help="encoder and decoder layers each")
     p.add_argument("--d_model", type=int, default=256)
@@ -83,11 +103,21 @@ def parse_args(argv=None):
     p.add_argument("--gradinit_beta2", type=float, default=0.98)
     p.add_argument("--gradinit_hvp", default="finite_difference", choices=["finite_difference", "exact"])
     p.add_argument("--tag", default="", help="suffix of this run's results file and arm label (e.g. a C variant)")
+    p.add_argument("--gradinit_reference_step", action="store_true",
+                   help="the paper's code's θ′: a tied output projection stays at θ (gradinit_step_moves_tied_output=False)")
+    p.add_argument("--gradinit_freeze_zero_biases", action="store_true", help="biases whose scale reached 0 stay at 0, as the paper's code")
     p.add_argument("--save_models", action="store_true", help="save each arm's final model and tokenizer (save_pretrained) under --out/models/")
     p.add_argument("--num_beams", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tiny", action="store_true", help="a 1+1-layer d32 model on 400 pairs (smoke test)")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
+    if args.preset == "paper":
+        given = {a[2:].split("=", 1)[0] for a in argv if a.startswith("--")}
+        for key, value in PAPER.items():
+            if key not in given:
+                setattr(args, key, value)
+    args.argv = argv
     if args.tiny:
         args.layers, args.d_model, args.ffn, args.heads, args.vocab_size = 1, 32, 64, 2, 300
         args.max_train_samples, args.max_eval_samples = args.max_train_samples or 400, 20
@@ -199,13 +229,19 @@ def loss_of(model, batch, label_smoothing):
     )
 
 
+def autocast(args):
+    """bf16 autocast on CUDA with --bf16; nothing otherwise."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.bf16 and args.device.startswith("cuda"))
+
+
 @torch.no_grad()
-def validation_loss(model, batches):
+def validation_loss(model, batches, args):
     model.eval()
     total, tokens = 0.0, 0
     for b in batches:
         n = int((b["labels"] != -100).sum())
-        total += loss_of(model, b, 0.0).item() * n
+        with autocast(args):
+            total += loss_of(model, b, 0.0).float().item() * n
         tokens += n
     model.train()
     return total / tokens
@@ -216,7 +252,8 @@ def validation_bleu(model, tokenizer, batches, references, args):
     model.eval()
     hyps = []
     for b in batches:
-        out = model.generate(input_ids=b["input_ids"], attention_mask=b["attention_mask"], num_beams=args.num_beams, max_length=args.max_length)
+        with autocast(args):
+            out = model.generate(input_ids=b["input_ids"], attention_mask=b["attention_mask"], num_beams=args.num_beams, max_length=args.max_length)
         hyps += [h.strip() for h in tokenizer.batch_decode(out, skip_special_tokens=True)]
     model.train()
     return sacrebleu.corpus_bleu(hyps, [references]).score, sacrebleu.corpus_chrf(hyps, [references]).score
@@ -234,6 +271,8 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
             gradinit_iters=args.gradinit_iters, gradinit_lr=args.gradinit_lr, gradinit_eta=args.gradinit_eta,
             gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale,
             gradinit_beta2=args.gradinit_beta2, gradinit_hvp=args.gradinit_hvp,
+            gradinit_step_moves_tied_output=not args.gradinit_reference_step,
+            gradinit_freeze_zero_biases=args.gradinit_freeze_zero_biases,
         )
 
         def report(record, _search):
@@ -257,13 +296,15 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
         }
     warmup = max(1, round(args.warmup_fraction * args.steps)) if arm == "B" and args.warmup_fraction > 0 else 0
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=args.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+    decay = (lambda s: max(0.0, 1 - s / args.steps)) if args.lr_schedule == "linear" else (lambda s: 1.0)  # noqa: E731
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup, decay(s)) if warmup else decay(s))
     curve = []
     model.train()
     running = []
     for step, idx in enumerate(order, start=1):
         batch = to_device(collate([train[i] for i in idx]))
-        loss = loss_of(model, batch, args.label_smoothing)
+        with autocast(args):
+            loss = loss_of(model, batch, args.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -275,7 +316,7 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
             if not math.isfinite(train_loss):
                 curve.append({"step": step, "train_loss": train_loss, "val_loss": float("nan")})
                 break
-            curve.append({"step": step, "train_loss": train_loss, "val_loss": validation_loss(model, val_batches)})
+            curve.append({"step": step, "train_loss": train_loss, "val_loss": validation_loss(model, val_batches, args)})
             print(f"  [{arm}{args.tag} lr={lr:g}] step {step}: train {train_loss:.3f}  val {curve[-1]['val_loss']:.3f}", flush=True)
     bleu, chrf = validation_bleu(model, tokenizer, val_batches, references, args)
     if args.save_models:
@@ -353,6 +394,28 @@ def merged_results(out):
     return results
 
 
+def run_parallel(args):
+    """Every arm as a process of its own (one GPU, or one core each), started together; then one report."""
+    import subprocess
+
+    base = [a for a in args.argv if a != "--parallel"]
+    drop = {i for i, a in enumerate(base) if a == "--arms"}
+    drop |= {i + 1 + k for i in drop for k in range(len(args.arms))}
+    base = [a for i, a in enumerate(base) if i not in drop and not a.startswith("--arms=")]
+    procs = [
+        subprocess.Popen([sys.executable, os.path.abspath(__file__), *base, "--arms", arm],
+                         stdout=open(os.path.join(args.out, f"log_{arm}{args.tag}_seed{args.seed}.txt"), "w"),
+                         stderr=subprocess.STDOUT)
+        for arm in args.arms
+    ]
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        raise SystemExit(f"an arm failed (exit codes {codes}); see the log_*.txt files in {args.out}")
+    results = merged_results(args.out)
+    report(results, args.out)
+    return results
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -360,6 +423,8 @@ def main(argv=None):
         results = merged_results(args.out)
         report(results, args.out)
         return results
+    if args.parallel:
+        return run_parallel(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     tokenizer, train, val, references = load_data(args)

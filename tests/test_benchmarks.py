@@ -107,3 +107,15 @@ def test_stability_and_overhead_take_token_budgets(tmp_path):
     assert result["args"]["max_tokens"] == 120 and result["results"][0]["curve"]
     stdout = run("overhead.py", "--tiny", "--repeats", "1", "--warmup", "1", "--length", "10", "--max_tokens", "60", "--gradinit_max_tokens", "90")
     assert "training batch 6x10 tokens, search batch 9x10" in stdout
+
+
+def test_stability_paper_preset_runs_the_arms_in_parallel(tmp_path):
+    data, out = _toy_data(tmp_path), tmp_path / "out"
+    stdout = run("stability.py", "--preset", "paper", "--tiny", "--parallel", "--steps", "2", "--data_dir", str(data),
+                 "--out", str(out), "--device", "cpu", "--max_tokens", "200", "--gradinit_max_tokens", "300",
+                 "--gradinit_reference_step", "--gradinit_freeze_zero_biases")
+    assert sorted(r[1].split(":")[0].strip() for r in table_rows(stdout)) == ["A", "B", "C"]
+    args = json.loads((out / "results_C_seed1.json").read_text())["args"]
+    # the preset's flags, except those given
+    assert (args["lr_schedule"], args["lrs"], args["gradinit_iters"], args["dropout"]) == ("linear", [5e-4], 3, 0.3)
+    assert (args["max_tokens"], args["gradinit_max_tokens"], args["gradinit_reference_step"]) == (200, 300, True)
