@@ -88,6 +88,7 @@ def parse_args(argv=None):
     p.add_argument("--weight_decay", type=float, default=1e-4, help="decoupled (AdamW), as fairseq's Adam")
     p.add_argument("--threads", type=int, default=None, help="torch threads (one per arm when arms run side by side)")
     p.add_argument("--report", action="store_true", help="only merge the results_*.json files in --out")
+    p.add_argument("--reach_loss", type=float, default=6.5, help="the report's 'steps to reach' validation loss")
     p.add_argument("--vocab_size", type=int, default=8000)
     p.add_argument("--max_length", type=int, default=64)
     p.add_argument("--max_train_samples", type=int, default=None)
@@ -367,7 +368,7 @@ def make_collate(tokenizer):
     return collate
 
 
-def report(results, out):
+def report(results, out, reach=6.5):
     with open(os.path.join(out, "curves.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["lr", "arm", "step", "train_loss", "val_loss"])
@@ -382,6 +383,59 @@ def report(results, out):
         g = r["gradinit"]
         scales = f"{g['scale_min']:.2f}/{g['scale_mean']:.2f}/{g['scale_max']:.2f}, constraint {100 * g['constraint_fraction']:.0f}%" if g else ""
         print(f"| {r['lr']:g} | {r['arm']}: {ARMS[r['arm'][0]]} | {last['train_loss']:.3f} | {last['val_loss']:.3f} | {r['bleu']:.2f} | {r['chrf']:.1f} | {scales} | {r['seconds']:.0f} |")
+    if any(len(runs) > 1 for runs in _by_arm(results).values()):
+        seed_summary(results, reach)
+
+
+def _by_arm(results):
+    groups = {}
+    for r in results:
+        groups.setdefault((r["lr"], r["arm"]), []).append(r)
+    return groups
+
+
+def _mean_sd(values):
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return "—"
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return f"{mean:.2f} ± {sd:.2f}"
+
+
+def seed_summary(results, reach):
+    """Per arm over seeds: validation loss at fixed steps, steps to reach a loss, BLEU/chrF; then the searches."""
+    checkpoints = sorted({c["step"] for r in results for c in r["curve"]})
+    shown = [s for s in checkpoints if s % 100 == 0] or checkpoints
+    print(f"\nOver seeds (mean ± sd; 'reach' = first evaluated step with validation loss ≤ {reach:g}, per seed):")
+    print("| lr | arm | seeds | " + " | ".join(f"val @{s}" for s in shown) + " | reach | BLEU | chrF |")
+    print("|---|---|---:|" + "---:|" * len(shown) + "---|---:|---:|")
+    for (lr, arm), runs in sorted(_by_arm(results).items()):
+        at = [_mean_sd([next((c["val_loss"] for c in r["curve"] if c["step"] == s), None) for r in runs]) for s in shown]
+        reached = [next((c["step"] for c in r["curve"] if c["val_loss"] <= reach), None) for r in sorted(runs, key=lambda r: r.get("seed", 0))]
+        reached = ", ".join("—" if x is None else str(x) for x in reached)
+        print(f"| {lr:g} | {arm} | {len(runs)} | " + " | ".join(at) + f" | {reached} | {_mean_sd([r['bleu'] for r in runs])} | {_mean_sd([r['chrf'] for r in runs])} |")
+    finals = {(r["lr"], r["arm"], r.get("seed")): r["curve"][-1]["val_loss"] for r in results}
+    trios = sorted({(lr, seed) for lr, arm, seed in finals if arm == "C"})
+    if trios:
+        print("\nThe claim, per seed (final validation loss): holds if C ends within 0.1 of B and at least 0.5 below A.")
+        print("| lr | seed | A | B | C | C − B | A − C | holds |")
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
+        for lr, seed in trios:
+            a, b, c = (finals.get((lr, arm, seed)) for arm in "ABC")
+            if a is None or b is None:
+                continue
+            holds = c - b <= 0.1 and a - c >= 0.5
+            print(f"| {lr:g} | {seed} | {a:.3f} | {b:.3f} | {c:.3f} | {c - b:+.3f} | {a - c:+.3f} | {'yes' if holds else 'no'} |")
+    searches = [r for r in results if r["gradinit"]]
+    if searches:
+        print("\n| arm | seed | ‖g‖ first → last | constraint fraction | first objective step | scales min / mean / max |")
+        print("|---|---:|---|---:|---:|---|")
+        for r in sorted(searches, key=lambda r: (r["arm"], r.get("seed", 0))):
+            g = r["gradinit"]
+            print(f"| {r['arm']} | {r.get('seed', '')} | {g['grad_norm_first']:,.0f} → {g['grad_norm_last']:,.0f} | "
+                  f"{g['constraint_fraction']:.2f} | {g['first_objective_step'] or '—'} | "
+                  f"{g['scale_min']:.2f} / {g['scale_mean']:.2f} / {g['scale_max']:.2f} |")
 
 
 def merged_results(out):
@@ -412,7 +466,7 @@ def run_parallel(args):
     if any(codes):
         raise SystemExit(f"an arm failed (exit codes {codes}); see the log_*.txt files in {args.out}")
     results = merged_results(args.out)
-    report(results, args.out)
+    report(results, args.out, args.reach_loss)
     return results
 
 
@@ -421,7 +475,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     if args.report:
         results = merged_results(args.out)
-        report(results, args.out)
+        report(results, args.out, args.reach_loss)
         return results
     if args.parallel:
         return run_parallel(args)
@@ -441,7 +495,7 @@ def main(argv=None):
             results.append(run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, collate))
             with open(results_path, "w") as f:  # after every arm: a cut run keeps its arms
                 json.dump({"args": vars(args), "results": results}, f, indent=2)
-    report(merged_results(args.out), args.out)
+    report(merged_results(args.out), args.out, args.reach_loss)
     return results
 
 
