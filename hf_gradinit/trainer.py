@@ -133,8 +133,7 @@ class GradInitTrainer(Seq2SeqTrainer):
         super().__init__(model, args, *pargs, **kwargs)
         # DataCollatorForSeq2Seq(tokenizer, model=fsmt) would overwrite the labels' −100 with pad ids.
         self.data_collator = label_safe_collator(self.data_collator)
-        unwrapped = self.accelerator.unwrap_model(self.model)
-        if _loss_ignores_num_items(unwrapped) or not self.model_accepts_loss_kwargs:
+        if _loss_ignores_num_items(self.accelerator.unwrap_model(self.model)) or not self.model_accepts_loss_kwargs:
             # BART, Marian and FSMT take **kwargs but average their loss over their own batch: the processes' means
             # would be averaged with equal weights, and the Trainer would multiply them by the process count. The
             # Trainer's own label-smoothed cross-entropy (epsilon 0 is plain cross-entropy) divides by the token
@@ -151,7 +150,7 @@ class GradInitTrainer(Seq2SeqTrainer):
             check_hub_access(self.args.gradinit_repo_id, private=self.args.hub_private_repo, token=self.args.hub_token)
         self._search_logs = _KeepSearchLogs()
         self.add_callback(self._search_logs)
-        self._lengths: tuple[int, Any] | None = None
+        self._lengths: tuple[Any, Any] | None = None  # (dataset, its example lengths)
 
     def compute_loss(self, model, inputs, *args, **kwargs):
         # Labels-only batches: decoder inputs from the labels, also for FSMT (which would read the source ids).

@@ -17,13 +17,18 @@ def readme_block(heading: str) -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_use_it_with_the_trainer(tmp_path, monkeypatch):
+def run_trainer_block(heading, tmp_path, monkeypatch):
+    """The README's trainer code under `heading`, on a tiny model and dataset; returns its `trainer`."""
     monkeypatch.chdir(tmp_path)
     tokenizer = tiny_tokenizer()
     model = tiny_bart(d_model=8, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=16, decoder_ffn_dim=16)
     namespace = {"model": model, "tokenizer": tokenizer, "train_dataset": tokenized_dataset(tokenizer, 24)}
-    exec(readme_block("Use it with the Trainer"), namespace)
-    trainer = namespace["trainer"]
+    exec(readme_block(heading), namespace)
+    return namespace["trainer"]
+
+
+def test_use_it_with_the_trainer(tmp_path, monkeypatch):
+    trainer = run_trainer_block("Use it with the Trainer", tmp_path, monkeypatch)
     assert trainer.gradinit_result.iterations == 200 and trainer.state.global_step > 0
     assert (tmp_path / "out" / "gradinit" / "scales.json").exists()
 
@@ -48,11 +53,6 @@ def test_docstring_examples():
 
 
 def test_token_budgets(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    tokenizer = tiny_tokenizer()
-    model = tiny_bart(d_model=8, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=16, decoder_ffn_dim=16)
-    namespace = {"model": model, "tokenizer": tokenizer, "train_dataset": tokenized_dataset(tokenizer, 24)}
-    exec(readme_block("Token budgets"), namespace)
-    trainer = namespace["trainer"]
+    trainer = run_trainer_block("Token budgets", tmp_path, monkeypatch)
     assert trainer.gradinit_result.iterations == 100 and trainer.state.global_step > 0
     assert trainer.get_train_dataloader().batch_sampler.max_tokens == 4096
