@@ -193,3 +193,36 @@ def test_resume_continues_the_same_batch_order(tmp_path):
     for a, b in zip(resumed.train_batches, full.train_batches[8:]):
         assert torch.equal(a, b)
     assert not torch.equal(full.train_batches[0], full.train_batches[epoch_steps]) or epoch_steps == 1
+
+
+def test_a_resumed_epoch_of_one_of_two_processes_keeps_its_batch_order():
+    """Accelerate wraps the sampler for each process (BatchSamplerShard) and once more when a resumed run skips
+    batches (SkipBatchSampler); the epoch the Trainer sets must still reach the sampler."""
+    from types import SimpleNamespace
+
+    from accelerate.data_loader import prepare_data_loader, skip_first_batches
+
+    from hf_gradinit.token_batches import token_budget_dataloader
+
+    tok, model, ds = tiny_tokenizer(), tiny_bart(), _varied_dataset(n=60)
+    collate = collator(tok, model)
+    trainer = SimpleNamespace(
+        args=GradInitConfig(output_dir="unused", max_tokens=60, report_to="none", use_cpu=True, seed=5),
+        train_dataset=ds, data_collator=collate, train_example_lengths=lambda: example_lengths(ds),
+        _remove_unused_columns=lambda dataset, description: dataset,
+        accelerator=SimpleNamespace(
+            num_processes=2,
+            prepare=lambda loader: prepare_data_loader(loader, num_processes=2, process_index=0, put_on_device=False),
+        ),
+    )
+    resumed = skip_first_batches(token_budget_dataloader(trainer, 60, what="max_tokens"), 2)
+    # What the Trainer's epoch loop does with a resumed dataloader.
+    resumed.set_epoch(3)
+    resumed.batch_sampler.batch_sampler.set_epoch(3)
+    expected = TokenBudgetBatchSampler(example_lengths(ds), 60, seed=5, num_processes=2)
+    expected.set_epoch(3)
+    mine = list(expected)[0::2][2:]
+    got = [b["input_ids"] for b in resumed]
+    assert len(got) == len(mine) > 0
+    for batch, rows in zip(got, mine):
+        assert torch.equal(batch, collate([ds[i] for i in rows])["input_ids"])
