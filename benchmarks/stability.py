@@ -231,12 +231,13 @@ def loss_of(model, batch, label_smoothing):
 
 
 def autocast(args):
-    """bf16 autocast on CUDA with --bf16; nothing otherwise."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.bf16 and args.device.startswith("cuda"))
+    """bf16 autocast on CUDA with --bf16; nothing otherwise (also without args)."""
+    enabled = args is not None and args.bf16 and args.device.startswith("cuda")
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled)
 
 
 @torch.no_grad()
-def validation_loss(model, batches, args):
+def validation_loss(model, batches, args=None):
     model.eval()
     total, tokens = 0.0, 0
     for b in batches:

@@ -310,7 +310,11 @@ class GradInitTrainer(Seq2SeqTrainer):
             metrics={k: v for k, v in last_eval.items() if k.startswith("eval_")},
             training_arguments={
                 "learning_rate": args.learning_rate,
-                "per_device_train_batch_size": args.per_device_train_batch_size,
+                **(
+                    {"max_tokens (per device)": args.max_tokens}
+                    if args.max_tokens is not None
+                    else {"per_device_train_batch_size": args.per_device_train_batch_size}
+                ),
                 "optimizer": f"{args.optim} (betas={args.adam_beta1}, {args.adam_beta2}, eps={args.adam_epsilon})",
                 "lr_scheduler_type": str(args.lr_scheduler_type),
                 "warmup_steps": args.warmup_steps,

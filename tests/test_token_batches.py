@@ -134,6 +134,8 @@ def test_trainer_searches_and_trains_on_their_own_budgets(tmp_path):
     seen = [i for b in trainer.get_train_dataloader().batch_sampler for i in b]
     assert sorted(seen) == list(range(len(ds)))
     assert longest.max() <= 40
+    trainer.create_model_card()
+    assert "- max_tokens (per device): 40\n" in (tmp_path / "out" / "README.md").read_text()
 
 
 def test_search_falls_back_to_the_training_budget_and_rows(tmp_path):
