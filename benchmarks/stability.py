@@ -339,15 +339,20 @@ def plot(results, path):
     colors = {"A": "tab:red", "B": "tab:blue", "C": "tab:green"}
     styles = ["-", "-.", ":", (0, (5, 1))]
     for ax, lr in zip(axes[0], lrs):
-        variants = {}
+        variants, labelled = {}, set()
         for r in (r for r in results if r["lr"] == lr):
             steps = [c["step"] for c in r["curve"]]
             base = r["arm"][0]
             color = colors.get(base, "black")
             style = styles[variants.setdefault(r["arm"], sum(a[0] == base for a in variants)) % len(styles)]
-            ax.plot(steps, [c["train_loss"] for c in r["curve"]], color=color, linestyle=style, label=f"{r['arm']}: {ARMS[base]} (train)")
-            ax.plot(steps, [c["val_loss"] for c in r["curve"]], color=color, linestyle=style, alpha=0.4, label=f"{r['arm']} (validation)")
-        ax.set_title(f"lr {lr:g}")
+            first = r["arm"] not in labelled  # one legend entry per arm, however many seeds
+            labelled.add(r["arm"])
+            ax.plot(steps, [c["train_loss"] for c in r["curve"]], color=color, linestyle=style, alpha=0.4,
+                    label=f"{r['arm']}: {ARMS[base]} (train)" if first else None)
+            ax.plot(steps, [c["val_loss"] for c in r["curve"]], color=color, linestyle=style,
+                    label=f"{r['arm']} (validation)" if first else None)
+        seeds = sorted({r.get("seed") for r in results if r["lr"] == lr} - {None})
+        ax.set_title(f"lr {lr:g}" + (f", seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else ""))
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("loss")
