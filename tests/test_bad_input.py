@@ -193,5 +193,13 @@ def test_cli_user_error_is_one_line_and_exit_2(tmp_path):
     assert len([line for line in proc.stderr.splitlines() if "error" in line]) == 1
 
 
-def test_console_script_is_found_beside_the_interpreter():
-    assert HF_GRADINIT[0].startswith(os.path.dirname(sys.executable)) or HF_GRADINIT[:2] == [sys.executable, "-m"]
+def test_console_script_is_installed_beside_the_interpreter():
+    """The package's `hf-gradinit` entry point is registered, installed beside this Python (where a venv's
+    bin/ is, on PATH or not) and runs."""
+    from importlib.metadata import entry_points
+
+    assert [ep.value for ep in entry_points(group="console_scripts", name="hf-gradinit")] == ["hf_gradinit.cli:main"]
+    script = os.path.join(os.path.dirname(sys.executable), "hf-gradinit")
+    assert os.path.isfile(script) and HF_GRADINIT == [script]
+    proc = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "hf-gradinit init" in proc.stdout, proc.stderr[-2000:]
