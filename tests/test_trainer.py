@@ -133,3 +133,36 @@ def test_sharded_or_meta_parameters_are_refused_before_the_search(tmp_path):
     trainer.model = model
     with pytest.raises(ValueError, match="sharded or not materialised"):
         trainer.gradinit()
+
+
+def test_the_search_loss_is_the_trainers_label_smoothed_loss(tmp_path):
+    """The search minimizes the loss the trainer trains on: with label smoothing 0.2, the first iteration's loss
+    is the label-smoothed cross-entropy of S̃ (written out here), which the model's own loss is not."""
+    model = tiny_bart(dropout=0.0)
+    seen = []
+
+    class Recording(GradInitTrainer):
+        def _gradinit_batches(self):
+            for batch in super()._gradinit_batches():
+                seen.append({k: v.clone() for k, v in batch.items()})
+                yield batch
+
+    trainer = _trainer(model, _args(tmp_path, gradinit_iters=1, max_steps=1, label_smoothing_factor=0.2))
+    trainer.__class__ = Recording
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    result = trainer.gradinit()
+    s_tilde = {k: v[:4] for k, v in seen[0].items()}  # the first ⌈2·6/3⌉ rows
+    for n, p in model.named_parameters():
+        p.data.copy_(before[n])
+    model.eval()
+    with torch.no_grad():
+        logits = model(input_ids=s_tilde["input_ids"], attention_mask=s_tilde["attention_mask"],
+                       decoder_input_ids=s_tilde["decoder_input_ids"]).logits
+        logp = torch.log_softmax(logits, -1)
+        active = s_tilde["labels"] != -100
+        nll = -logp.gather(-1, s_tilde["labels"].clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        smoothed = (0.8 * nll - 0.2 * logp.mean(-1))[active].mean().item()
+        plain = nll[active].mean().item()
+    loss = result.history[0]["loss"]
+    # measured: 4.8e-7 from the smoothed loss, 2.4e-3 from the plain one
+    assert abs(loss - smoothed) < 5e-6 and abs(loss - plain) > 1e-3, (loss, smoothed, plain)
