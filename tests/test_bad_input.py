@@ -203,3 +203,35 @@ def test_console_script_is_installed_beside_the_interpreter():
     assert os.path.isfile(script) and HF_GRADINIT == [script]
     proc = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "hf-gradinit init" in proc.stdout, proc.stderr[-2000:]
+
+
+# Each finiteness check of the search, with its own message ----------------------------------------------------
+
+
+def test_a_non_finite_loss_is_named_and_restored():
+    model = tiny_bart()
+    before = _weights(model)
+    nan_loss = lambda m, batch: m(**batch).loss * float("nan")  # noqa: E731
+    with pytest.raises(GradInitError, match=r"iteration 1: the loss is nan and the gradient norm ‖g‖ is nan"):
+        gradinit(model, batches(tiny_tokenizer(), model, 1), GradInitArguments(gradinit_iters=2), loss_fn=nan_loss, progress_bar=False)
+    assert _same(model, before)
+
+
+def test_a_diverged_simulated_step_is_named_and_restored():
+    model = tiny_bart()
+    before = _weights(model)
+    args = GradInitArguments(gradinit_iters=1, gradinit_eta=1e8, gradinit_gamma=1e30)  # an objective step
+    with pytest.raises(GradInitError, match=r"the objective L\(θ'; S\) is .* the simulated step diverged"):
+        gradinit(model, batches(tiny_tokenizer(), model, 1), args, progress_bar=False)
+    assert _same(model, before)
+
+
+def test_a_non_finite_scale_is_named():
+    from hf_gradinit import GradInitSearch
+    from hf_gradinit.search_mode import search_mode
+
+    model = tiny_bart()
+    with search_mode(model):
+        search = GradInitSearch(model, GradInitArguments())
+        with pytest.raises(GradInitError, match="a scale α became infinite or NaN"):
+            search._update_alpha(torch.full_like(search.alpha, float("nan")), "objective")
