@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any
 
+import datasets
 import numpy as np
 from torch.utils.data import Sampler
 
@@ -27,13 +28,7 @@ logger = logging.getLogger(__name__)
 
 def example_lengths(dataset: Any, source_key: str = "input_ids", target_key: str = "labels") -> np.ndarray:
     """One length per example, the longer of its source and its labels: what its row costs in a padded batch."""
-    try:
-        import datasets
-
-        is_hf_dataset = isinstance(dataset, datasets.Dataset)
-    except ImportError:  # pragma: no cover - datasets is a dependency
-        is_hf_dataset = False
-    if is_hf_dataset:
+    if isinstance(dataset, datasets.Dataset):
         keys = [k for k in (source_key, target_key) if k in dataset.column_names]
         if not keys:
             raise ValueError(
@@ -176,7 +171,6 @@ def token_budget_dataloader(trainer, max_tokens: int, *, what: str, min_rows: in
     """The train dataloader of a `transformers.Trainer`, with `TokenBudgetBatchSampler` batches of the training
     data instead of rows: the Trainer's column removal, collator and worker settings, prepared by its
     accelerator (which deals whole batches to the processes)."""
-    import datasets
     from torch.utils.data import DataLoader
     from transformers.trainer_utils import seed_worker
 
