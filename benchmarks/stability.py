@@ -42,7 +42,7 @@ from transformers import BartConfig, BartForConditionalGeneration, DataCollatorF
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from hf_gradinit import GradInitArguments, fairseq_init_, gradinit  # noqa: E402
+from hf_gradinit import GradInitArguments, GradInitResult, fairseq_init_, gradinit  # noqa: E402
 from hf_gradinit.scale_report import plot_scales  # noqa: E402
 from hf_gradinit.token_batches import TokenBudgetBatchSampler, example_lengths  # noqa: E402
 from hf_gradinit.translation.modeling import MODEL_CLASSES, _scratch_config  # noqa: E402
@@ -107,6 +107,9 @@ def parse_args(argv=None):
     p.add_argument("--gradinit_reference_step", action="store_true",
                    help="the paper's code's θ′: a tied output projection stays at θ (gradinit_step_moves_tied_output=False)")
     p.add_argument("--gradinit_freeze_zero_biases", action="store_true", help="biases whose scale reached 0 stay at 0, as the paper's code")
+    p.add_argument("--gradinit_scales_from", default=None,
+                   help="arm C: apply the scales of an earlier search of the same model and seed (its folder or scales.json) "
+                   "instead of searching again; refused unless its initial norms are this model's")
     p.add_argument("--save_models", action="store_true", help="save each arm's final model and tokenizer (save_pretrained) under --out/models/")
     p.add_argument("--num_beams", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
@@ -261,6 +264,24 @@ def validation_bleu(model, tokenizer, batches, references, args):
     return sacrebleu.corpus_bleu(hyps, [references]).score, sacrebleu.corpus_chrf(hyps, [references]).score
 
 
+def apply_saved_scales(model, path):
+    """θ = α·θ⁰ with the α of a saved search, after checking that θ⁰ is the init that search started from."""
+    result = GradInitResult.load(path)
+    params = dict(model.named_parameters())
+    missing = sorted(set(result.scales) - set(params))
+    if missing:
+        raise ValueError(f"{path}: tensors not in this model: {missing[:3]}")
+    with torch.no_grad():
+        for name, scale in result.scales.items():
+            norm = params[name].double().norm().item()
+            if not math.isclose(norm, result.init_norms[name], rel_tol=1e-5, abs_tol=1e-8):
+                raise ValueError(f"{path}: {name} starts at norm {norm:.6g}, the search started at {result.init_norms[name]:.6g} "
+                                 "(another model, init or seed)")
+            params[name].mul_(scale)
+    print(f"  [C] scales of {path} applied ({len(result.scales)} tensors, {result.iterations} search iterations)", flush=True)
+    return result
+
+
 def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, collate):
     to_device = lambda b: {k: v.to(args.device) for k, v in b.items()}  # noqa: E731
     model = make_model(args, tokenizer)
@@ -282,11 +303,14 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
                 print(f"  [C{args.tag}] search {record['step']}: loss {record['loss']:.3f} ‖g‖ {record['grad_norm']:.4g} "
                       f"{'constraint' if record['constraint'] else 'objective'}", flush=True)
 
-        result = gradinit(model, gi_batches, gi_args, loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing),
-                          callback=report, progress_bar=False)
-        folder = os.path.join(args.out, f"gradinit_C{args.tag}" + (f"_seed{args.seed}" if args.seed != 1 else ""))
-        result.save(folder)
-        plot_scales(result, os.path.join(folder, "scales.png"))
+        if args.gradinit_scales_from:
+            result = apply_saved_scales(model, args.gradinit_scales_from)
+        else:
+            result = gradinit(model, gi_batches, gi_args, loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing),
+                              callback=report, progress_bar=False)
+            folder = os.path.join(args.out, f"gradinit_C{args.tag}" + (f"_seed{args.seed}" if args.seed != 1 else ""))
+            result.save(folder)
+            plot_scales(result, os.path.join(folder, "scales.png"))
         first_objective = next((r["step"] for r in result.history if not r["constraint"]), None)
         search = {
             "seconds": time.time() - start,

@@ -119,3 +119,32 @@ def test_stability_paper_preset_runs_the_arms_in_parallel(tmp_path):
     # the preset's flags, except those given
     assert (args["lr_schedule"], args["lrs"], args["gradinit_iters"], args["dropout"]) == ("linear", [5e-4], 3, 0.3)
     assert (args["max_tokens"], args["gradinit_max_tokens"], args["gradinit_reference_step"]) == (200, 300, True)
+
+
+def test_stability_reuses_a_saved_search_only_for_the_init_it_started_from(tmp_path):
+    data = _toy_data(tmp_path)
+    out = tmp_path / "out"
+    common = ["--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "C", "--data_dir", str(data), "--device", "cpu", "--save_models"]
+    run("stability.py", *common, "--out", str(out))
+    saved = json.loads((out / "gradinit_C" / "scales.json").read_text())
+    reused = tmp_path / "reused"
+    # lr 0: training leaves the weights as the scales made them
+    stdout = run("stability.py", *common, "--lrs", "0", "--out", str(reused), "--gradinit_scales_from", str(out / "gradinit_C"))
+    assert "applied" in stdout and not (reused / "gradinit_C").exists()
+    # the model after 0 training steps is α·θ⁰: each scaled tensor's norm is the search's final norm
+    from safetensors.torch import load_file
+
+    weights = load_file(str(reused / "models" / "C-lr0-seed1" / "model.safetensors"))
+    checked = 0
+    for name, tensor in saved["tensors"].items():
+        key = next((k for k in weights if name.endswith(k) or k.endswith(name.split("model.", 1)[-1])), None)
+        if key is not None:
+            assert abs(weights[key].double().norm().item() - tensor["final_norm"]) <= 1e-5 * (1 + tensor["final_norm"]), name
+            checked += 1
+    assert checked > len(saved["tensors"]) // 2
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "stability.py"), *common, "--seed", "2", "--out", str(tmp_path / "x"),
+         "--gradinit_scales_from", str(out / "gradinit_C")],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode != 0 and "the search started at" in proc.stderr
