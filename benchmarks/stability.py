@@ -273,7 +273,7 @@ def apply_saved_scales(model, path):
         raise ValueError(f"{path}: tensors not in this model: {missing[:3]}")
     with torch.no_grad():
         for name, scale in result.scales.items():
-            norm = params[name].double().norm().item()
+            norm = params[name].float().norm().item()  # as the search measured it
             if not math.isclose(norm, result.init_norms[name], rel_tol=1e-5, abs_tol=1e-8):
                 raise ValueError(f"{path}: {name} starts at norm {norm:.6g}, the search started at {result.init_norms[name]:.6g} "
                                  "(another model, init or seed)")

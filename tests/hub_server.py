@@ -1,5 +1,6 @@
 """A small in-memory server that speaks the part of the Hugging Face Hub protocol that `huggingface_hub` uses to
-create a repo, commit files (regular and LFS) and download them. It runs on 127.0.0.1, a random port.
+create a repo, commit files (regular and LFS) and download them, and that `datasets.load_dataset` uses to read a
+dataset repo (info, tree, paths-info, resolve) at a branch or commit. It runs on 127.0.0.1, a random port.
 
 Any request it does not know is answered 501 and recorded in `unknown`, so that a test can fail on it.
 """
@@ -14,7 +15,7 @@ import threading
 import uuid
 from fnmatch import fnmatch
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 _REPO = r"(?P<repo>[^/]+/[^/]+)"
 
@@ -22,6 +23,7 @@ _REPO = r"(?P<repo>[^/]+/[^/]+)"
 class HubState:
     def __init__(self):
         self.repos: dict[str, dict] = {}  # repo_id -> {"files": {path: bytes}, "lfs": set(paths), "commits": [...]}
+        self.datasets: dict[str, dict] = {}  # repo_id -> {"files": {path: bytes}, "revisions": {name or sha: sha}}
         self.lfs_objects: dict[str, bytes] = {}
         self.lfs_patterns: list[str] = []  # paths the server asks to receive through LFS
         self.fail: dict[str, int] = {}  # request kind -> HTTP status to answer instead
@@ -79,12 +81,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(501, {"error": f"test hub does not know {self.command} {self.path}"})
 
     def _route(self, routes):
-        path = unquote(urlparse(self.path).path)
-        self.state.log.append(f"{self.command} {path}")
+        # Matched before unquoting, so that an encoded revision (refs%2Fconvert%2Fparquet) stays one path segment.
+        raw = urlparse(self.path).path
+        self.state.log.append(f"{self.command} {unquote(raw)}")
         for pattern, handler in routes:
-            m = re.fullmatch(pattern, path)
+            m = re.fullmatch(pattern, raw)
             if m:
-                return handler(**m.groupdict())
+                return handler(**{k: unquote(v) if v else v for k, v in m.groupdict().items()})
         return self._unknown()
 
     def do_GET(self):
@@ -95,11 +98,20 @@ class _Handler(BaseHTTPRequestHandler):
                 (rf"/api/models/{_REPO}", lambda repo: self.model_info(repo, "main")),
                 (rf"/api/models/{_REPO}/tree/(?P<rev>[^/]+)(?P<sub>/.*)?", self.tree),
                 (rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self.resolve),
+                (rf"/api/datasets/{_REPO}/revision/(?P<rev>[^/]+)", self.dataset_info),
+                (rf"/api/datasets/{_REPO}", lambda repo: self.dataset_info(repo, "main")),
+                (rf"/api/datasets/{_REPO}/tree/(?P<rev>[^/]+)(?P<sub>/.*)?", self.dataset_tree),
+                (rf"/datasets/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self.dataset_resolve),
             ]
         )
 
     def do_HEAD(self):
-        self._route([(rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self.resolve)])
+        self._route(
+            [
+                (rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self.resolve),
+                (rf"/datasets/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self.dataset_resolve),
+            ]
+        )
 
     def do_POST(self):
         self._route(
@@ -109,6 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
                 (rf"/api/models/{_REPO}/preupload/(?P<rev>[^/]+)", self.preupload),
                 (rf"/{_REPO}\.git/info/lfs/objects/batch", self.lfs_batch),
                 (rf"/api/models/{_REPO}/commit/(?P<rev>[^/]+)", self.commit),
+                (rf"/api/datasets/{_REPO}/paths-info/(?P<rev>[^/]+)", self.dataset_paths_info),
             ]
         )
 
@@ -238,6 +251,97 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, data, headers, content_type="application/octet-stream")
 
 
+    # -- dataset repos (read only): one snapshot, reachable under its revision names and its commit ------------
+
+    def _dataset(self, repo, rev):
+        """(state, sha) of a dataset repo at `rev`, or None after answering 404 as the Hub does."""
+        state = self.state.datasets.get(repo)
+        if state is None:
+            self._not_found("RepoNotFound")
+            return None
+        sha = state["revisions"].get(rev)
+        if sha is None:
+            self._not_found("RevisionNotFound")
+            return None
+        return state, sha
+
+    def _entries(self, files, paths, recursive):
+        """Tree entries (files and directories) under the directories `paths` ("" is the root)."""
+        out = {}
+        for path, data in sorted(files.items()):
+            for base in paths:
+                if base and not path.startswith(base + "/"):
+                    continue
+                rest = path[len(base) + 1 :] if base else path
+                parts = rest.split("/")
+                if recursive:
+                    for i in range(1, len(parts)):  # the directories on the way
+                        d = "/".join(filter(None, [base, *parts[:i]]))
+                        out[d] = {"type": "directory", "path": d, "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0}
+                    out[path] = self._file_entry(path, data)
+                elif len(parts) == 1:
+                    out[path] = self._file_entry(path, data)
+                else:
+                    d = "/".join(filter(None, [base, parts[0]]))
+                    out[d] = {"type": "directory", "path": d, "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0}
+        return sorted(out.values(), key=lambda e: e["path"])
+
+    @staticmethod
+    def _file_entry(path, data):
+        return {"type": "file", "path": path, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+
+    def dataset_info(self, repo, rev):
+        found = self._dataset(repo, rev)
+        if found is None:
+            return None
+        state, sha = found
+        siblings = [{"rfilename": p} for p in sorted(state["files"])]
+        self._json(200, {"id": repo, "sha": sha, "siblings": siblings, "private": False, "disabled": False, "gated": False,
+                         "tags": [], "downloads": 0, "likes": 0, "lastModified": "2026-01-01T00:00:00.000Z"})
+
+    def dataset_tree(self, repo, rev, sub=None):
+        found = self._dataset(repo, rev)
+        if found is None:
+            return None
+        state, _ = found
+        prefix = (sub or "").strip("/")
+        if prefix and not any(p.startswith(prefix + "/") for p in state["files"]):
+            return self._not_found("EntryNotFound")
+        recursive = "recursive=true" in (urlparse(self.path).query or "").lower()
+        self._json(200, self._entries(state["files"], [prefix], recursive))
+
+    def dataset_paths_info(self, repo, rev):
+        body = self._body().decode()
+        found = self._dataset(repo, rev)
+        if found is None:
+            return None
+        state, _ = found
+        content_type = self.headers.get("Content-Type", "")
+        if "json" in content_type:
+            paths = json.loads(body or "{}").get("paths", [])
+        else:
+            paths = [v for k, v in parse_qsl(body) if k == "paths"]
+        entries = []
+        for path in paths:
+            path = path.strip("/")
+            if path in state["files"]:
+                entries.append(self._file_entry(path, state["files"][path]))
+            elif any(p.startswith(path + "/") for p in state["files"]):
+                entries.append({"type": "directory", "path": path, "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0})
+        self._json(200, entries)
+
+    def dataset_resolve(self, repo, rev, file):
+        found = self._dataset(repo, rev)
+        if found is None:
+            return None
+        state, sha = found
+        data = state["files"].get(file)
+        if data is None:
+            return self._not_found("EntryNotFound")
+        headers = {"X-Repo-Commit": sha, "ETag": f'"{hashlib.sha1(data).hexdigest()}"'}
+        self._send(200, data, headers, content_type="application/octet-stream")
+
+
 class HubServer:
     """`with HubServer() as hub:` serves on `hub.url` until the block ends."""
 
@@ -250,6 +354,15 @@ class HubServer:
     @property
     def state(self) -> HubState:
         return self.httpd.state
+
+    def add_dataset(self, repo_id: str, files: dict[str, bytes], revisions=("main",), sha: str | None = None) -> str:
+        """Serve a read-only dataset repo holding `files`, reachable under each name in `revisions` and under its
+        commit `sha` (made up when not given; returned)."""
+        sha = sha or hashlib.sha1(repo_id.encode() + b"".join(sorted(files.values()))).hexdigest()
+        names = {name: sha for name in revisions}
+        names[sha] = sha
+        self.state.datasets[repo_id] = {"files": dict(files), "revisions": names}
+        return sha
 
     @property
     def url(self) -> str:

@@ -159,3 +159,54 @@ def test_the_documented_iwslt14_json_is_the_papers_setting():
     assert args.max_grad_norm == 0.0 and args.lr_scheduler_type == "linear" and args.warmup_steps == 0
     assert (args.gradinit_iters, args.gradinit_lr, args.gradinit_max_scale) == (780, 2.5e-3, 100.0)
     assert (args.max_tokens, args.gradinit_max_tokens, args.gradinit_batch_size) == (4096, 6000, None)
+
+
+def _splits(**columns):
+    from datasets import Dataset, DatasetDict
+
+    return DatasetDict({"train": Dataset.from_dict(columns)})
+
+
+@pytest.mark.parametrize(
+    "columns,kw,message",
+    [
+        ({"translation": [{"de": "a", "en": "b"}, {"de": "c", "en": None}]}, {}, "row 1: translation.en is null"),
+        ({"translation": [{"de": "a", "en": "b"}, None]}, {}, "row 1: translation.de is null"),
+        ({"translation": [{"de": "a", "fr": "b"}]}, {}, "language 'en' is missing: its translation pairs hold"),
+        ({"de": ["a"], "en": ["b"]}, {}, "no 'translation' column.*--source_column de --target_column en"),
+        ({"translation": ["a b"]}, {}, "'translation' holds string, not pairs"),
+        ({"src": ["a"], "tgt": ["b"]}, {"source_column": "src", "target_column": "en"}, r"no column 'en' \(--target_column\)"),
+        ({"src": ["a", "b"], "tgt": [1, 2]}, {"source_column": "src", "target_column": "tgt"}, "tgt holds int64, not text"),
+        ({"src": ["a", None, "c"], "tgt": ["x", "y", "z"]}, {"source_column": "src", "target_column": "tgt"}, "row 1: src is null"),
+        ({"translation": []}, {}, "the split is empty"),
+        # a selection: the row numbers are the selection's, not the file's
+        ({"translation": [{"de": "a", "en": None}, {"de": "b", "en": "c"}, {"de": "d", "en": None}]}, {"select": [1, 2]},
+         "row 1: translation.en is null"),
+    ],
+)
+def test_every_row_of_hub_data_is_checked_with_the_split_row_and_field(tmp_path, columns, kw, message):
+    from hf_gradinit.translation.data import check_splits
+
+    path = tmp_path / "unused.jsonl"
+    path.write_text('{"translation": {"de": "ja", "en": "yes"}}\n')
+    select = kw.pop("select", None)
+    raw = _splits(**columns) if columns.get("translation") != [] else _splits(translation=[{"de": "a", "en": "b"}]).filter(lambda r: False)
+    if select:
+        raw["train"] = raw["train"].select(select)
+    with pytest.raises(ValueError, match=f"--dataset_name x/y, train split.*{message}"):
+        check_splits(raw, _data_args(train_file=str(path), **kw), "--dataset_name x/y")
+
+
+def test_local_files_with_one_column_per_language(tmp_path):
+    from hf_gradinit.translation import load_raw_datasets
+
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"id": 1, "src": "ja", "tgt": "yes"}\n{"id": 2, "src": "nein", "tgt": "no"}\n{"id": 3, "src": "", "tgt": "x"}\n')
+    raw = load_raw_datasets(_data_args(train_file=str(path), source_column="src", target_column="tgt"))
+    assert raw["train"].column_names == ["translation"]
+    assert raw["train"]["translation"] == [{"de": "ja", "en": "yes"}, {"de": "nein", "en": "no"}]  # the empty pair dropped
+    path.write_text('{"src": "ja", "tgt": "yes"}\n{"src": "nein"}\n')
+    with pytest.raises(ValueError, match=r"train.jsonl, line 2: tgt is missing \(the row holds \['src'\]\)"):
+        load_raw_datasets(_data_args(train_file=str(path), source_column="src", target_column="tgt"))
+    with pytest.raises(ValueError, match="--source_column and --target_column go together"):
+        _data_args(train_file=str(path), source_column="src")

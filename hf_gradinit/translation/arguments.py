@@ -92,10 +92,29 @@ class DataTrainingArguments:
 
     source_lang: str = field(default=None, metadata={"help": "Source language id, e.g. 'de'."})
     target_lang: str = field(default=None, metadata={"help": "Target language id, e.g. 'en'."})
-    dataset_name: str | None = field(default=None, metadata={"help": "Dataset name on the Hub, e.g. 'iwslt2017'."})
-    dataset_config_name: str | None = field(default=None, metadata={"help": "Dataset config, e.g. 'iwslt2017-de-en'."})
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "A script-free (Parquet/JSON) dataset on the Hub, e.g. 'bbaaaa/iwslt14-de-en' (with "
+                  "--dataset_revision refs/convert/parquet)."},
+    )
+    dataset_config_name: str | None = field(
+        default=None,
+        metadata={"help": "Dataset config. With --dataset_revision refs/convert/parquet (the Hub's Parquet export), "
+                  "the export's folder of that config."},
+    )
+    dataset_revision: str = field(
+        default="main", metadata={"help": "Dataset version on the Hub: branch, tag or commit (e.g. refs/convert/parquet)."}
+    )
+    source_column: str | None = field(
+        default=None,
+        metadata={"help": "Column holding the source text, for data with one text column per language instead of a "
+                  "'translation' column of pairs (give --target_column too)."},
+    )
+    target_column: str | None = field(default=None, metadata={"help": "Column holding the target text (with --source_column)."})
     train_file: str | None = field(
-        default=None, metadata={"help": "JSON lines file ({'translation': {src: ..., tgt: ...}} per line, gzip ok)."}
+        default=None,
+        metadata={"help": "JSON lines file ({'translation': {src: ..., tgt: ...}} per line, or one text column per "
+                  "language with --source_column/--target_column; gzip ok)."},
     )
     validation_file: str | None = field(default=None, metadata={"help": "Validation JSON lines file."})
     test_file: str | None = field(default=None, metadata={"help": "Test JSON lines file."})
@@ -126,6 +145,10 @@ class DataTrainingArguments:
                 raise ValueError(f"--{name} {path}: expected a JSON lines file ({', '.join(_EXTENSIONS)}).")
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"--{name} {path}: no such file.")
+        if (self.source_column is None) != (self.target_column is None):
+            raise ValueError("--source_column and --target_column go together: give both (e.g. --source_column de --target_column en).")
+        if self.source_column is not None and self.source_column == self.target_column:
+            raise ValueError(f"--source_column and --target_column are both {self.source_column!r}: name two columns.")
         if self.source_lang == self.target_lang:
             raise ValueError(f"--source_lang and --target_lang are both {self.source_lang!r}: a translation needs two languages.")
         if self.val_max_target_length is None:
