@@ -180,7 +180,7 @@ def _splits(**columns):
         ({"src": ["a", None, "c"], "tgt": ["x", "y", "z"]}, {"source_column": "src", "target_column": "tgt"}, "row 1: src is null"),
         ({"translation": []}, {}, "the split is empty"),
         # a selection: the row numbers are the selection's, not the file's
-        ({"translation": [{"de": "a", "en": None}, {"de": "b", "en": "c"}, {"de": "d", "en": None}]}, {"select": [1, 2]},
+        ({"translation": [{"de": "a", "en": None}, {"de": "b", "en": "c"}, {"de": "d", "en": None}]}, {"select": [1, 2, 0]},
          "row 1: translation.en is null"),
     ],
 )
