@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import threading
 import uuid
@@ -376,3 +377,14 @@ class HubServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def client_env(hub: HubServer, tmp_path, **extra) -> dict[str, str]:
+    """The environment of a client process that talks to `hub` (online, with its token, its own cache)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(
+        HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf_home"), HF_TOKEN=hub.state.token, HF_HUB_OFFLINE="0",
+        HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1", TOKENIZERS_PARALLELISM="false", WANDB_DISABLED="true",
+    )
+    env.update(extra)
+    return env

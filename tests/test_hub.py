@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 from helpers import HF_GRADINIT
-from hub_server import HubServer
+from hub_server import client_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = "tester/tiny-bart-gradinit-init"
@@ -17,23 +17,6 @@ EXPECTED_FILES = {
     "model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
     "scales.json", "scales.png", "README.md",
 }
-
-
-@pytest.fixture
-def hub():
-    with HubServer() as server:
-        yield server
-        assert not server.state.unknown, f"requests the test hub does not know: {server.state.unknown}"
-
-
-def client_env(hub, tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(
-        HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf_home"), HF_TOKEN=hub.state.token, HF_HUB_OFFLINE="0",
-        HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1", TOKENIZERS_PARALLELISM="false",
-    )
-    env.update(extra)
-    return env
 
 
 def run_client(command, hub, tmp_path, repo=REPO, **env):
