@@ -87,12 +87,23 @@ def test_alpha_gradient_matches_finite_differences(alg, branch, hvp):
     assert rel < 1e-4, f"relative error {rel:.2e}"
 
 
-# ReLU: fairseq's Transformer's activation, whose kinks the finite difference must hold still (on this tiny model
-# few pre-activations cross; tests/test_activation_pattern.py puts them exactly on their kinks).
+# Relative error bounds of the finite-difference α-gradient, 3× the larger of the GELU and ReLU errors measured
+# here (float64: 1.8e-8, 5.0e-8, 1.2e-8; float32: 4.2e-4, 1.2e-3, 2.6e-4). ReLU is fairseq's Transformer's
+# activation, whose kinks the finite difference must hold still: in float32 leaving the pattern unheld errs by
+# 4.5e-3, 1.5e-2 and 2.9e-3, beyond each bound; in float64 ε is too small for any pre-activation of this model
+# to cross (tests/test_activation_pattern.py puts them exactly on their kinks).
+FD_BOUND = {
+    ("adam", "constraint", torch.float64): 6e-8, ("sgd", "constraint", torch.float64): 1.5e-7,
+    ("sgd", "objective", torch.float64): 4e-8, ("adam", "constraint", torch.float32): 1.3e-3,
+    ("sgd", "constraint", torch.float32): 3.5e-3, ("sgd", "objective", torch.float32): 8e-4,
+}
+
+
 @pytest.mark.parametrize("activation", ["gelu", "relu"])
-@pytest.mark.parametrize("dtype,bound", [(torch.float64, 1e-3), (torch.float32, 2e-2)], ids=["float64", "float32"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("alg,branch", [("adam", "constraint"), ("sgd", "constraint"), ("sgd", "objective")])
-def test_finite_difference_hvp_matches_the_exact_alpha_gradient(alg, branch, dtype, bound, activation):
+def test_finite_difference_hvp_matches_the_exact_alpha_gradient(alg, branch, dtype, activation):
+    bound = FD_BOUND[alg, branch, dtype]
     tok = tiny_tokenizer()
     gamma = 1e-9 if branch == "constraint" else 1e9
     gradients = {}
