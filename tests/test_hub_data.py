@@ -46,16 +46,22 @@ def tiny_model_args(out):
     ]
 
 
-def test_the_documented_iwslt14_dataset_trains_and_the_model_is_pushed_and_loads_back(hub, tmp_path):
+def serve_documented_iwslt14(hub):
+    """The dataset name and revision of iwslt14.json, served in the layout of the Hub's Parquet export of it:
+    <config>/<split>/0000.parquet with a `translation` column; reachable at that commit and at the branch."""
     with open(os.path.join(ROOT, "examples", "translation", "iwslt14.json")) as f:
         documented = json.load(f)
     name, revision = documented["dataset_name"], documented["dataset_revision"]
     assert "dataset_config_name" not in documented
-    # The layout of the Hub's Parquet export of that dataset: <config>/<split>/0000.parquet, a `translation` column.
     files = {f"de-en/{split}/0000.parquet": parquet([{"translation": p} for p in pairs(n, seed)])
              for split, n, seed in (("train", 48, 0), ("validation", 8, 1), ("test", 8, 2))}
     hub.add_dataset(name, {**files, ".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"},
                     revisions=("refs/convert/parquet",), sha=revision)
+    return name, revision
+
+
+def test_the_documented_iwslt14_dataset_trains_and_the_model_is_pushed_and_loads_back(hub, tmp_path):
+    name, revision = serve_documented_iwslt14(hub)
     out = tmp_path / "out"
     args = [
         *tiny_model_args(out), "--dataset_name", name, "--dataset_revision", revision,
@@ -120,6 +126,13 @@ def load_in_client(hub, tmp_path, **data_args):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode in (0, 3), proc.stderr[-3000:]
     return proc.stdout
+
+
+def test_the_readme_command_line_form_of_the_iwslt14_dataset(hub, tmp_path):
+    name, _ = serve_documented_iwslt14(hub)
+    loaded = json.loads(load_in_client(hub, tmp_path, dataset_name=name, dataset_revision="refs/convert/parquet"))
+    assert {split: len(rows) for split, rows in loaded.items()} == {"train": 48, "validation": 8, "test": 8}
+    assert loaded["train"][0] == pairs(1, 0)[0]
 
 
 def test_a_script_based_dataset_gets_a_message_that_says_what_to_use(hub, tmp_path):
