@@ -148,3 +148,16 @@ def test_stability_reuses_a_saved_search_only_for_the_init_it_started_from(tmp_p
         capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert proc.returncode != 0 and "the search started at" in proc.stderr
+
+
+def test_eval_mode_gap_reports_the_runs_own_validation_loss_with_dropout_off(tmp_path):
+    data = _toy_data(tmp_path)
+    out = tmp_path / "out"
+    run("stability.py", "--tiny", "--steps", "3", "--lrs", "1e-3", "--arms", "B", "--data_dir", str(data), "--out", str(out),
+        "--device", "cpu", "--save_models", "--dropout", "0.3")
+    final = json.loads((out / "results_B_seed1.json").read_text())["results"][0]["curve"][-1]["val_loss"]
+    rows = table_rows(run("eval_mode_gap.py", str(out / "models" / "B-lr0.001-seed1"), "--data_dir", str(data)))
+    assert len(rows) == 1
+    off, on = float(rows[0][1]), float(rows[0][2])
+    assert abs(off - final) < 1e-3  # the run's own evaluation from the saved files (the table rounds to 5e-4)
+    assert abs(on - off) > 1e-4  # dropout was on in the second column
