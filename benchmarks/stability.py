@@ -102,6 +102,7 @@ def parse_args(argv=None):
     p.add_argument("--gradinit_gamma", type=float, default=1000.0)
     p.add_argument("--gradinit_max_scale", type=float, default=100.0)
     p.add_argument("--gradinit_beta2", type=float, default=0.98)
+    p.add_argument("--gradinit_ln_min_scale", type=float, default=None, help="lower bound of LayerNorm scales (default: 0.01, as weights)")
     p.add_argument("--gradinit_hvp", default="finite_difference", choices=["finite_difference", "exact"])
     p.add_argument("--tag", default="", help="suffix of this run's results file and arm label (e.g. a C variant)")
     p.add_argument("--gradinit_reference_step", action="store_true",
@@ -110,6 +111,9 @@ def parse_args(argv=None):
     p.add_argument("--gradinit_scales_from", default=None,
                    help="arm C: apply the scales of an earlier search of the same model and seed (its folder or scales.json) "
                    "instead of searching again; refused unless its initial norms are this model's")
+    p.add_argument("--gradinit_scales_ln_floor", type=float, default=None,
+                   help="with --gradinit_scales_from: raise the saved LayerNorm scales below this value to it (a diagnostic: "
+                   "the rest of the search kept, a LayerNorm gain the search shrank lifted)")
     p.add_argument("--save_models", action="store_true", help="save each arm's final model and tokenizer (save_pretrained) under --out/models/")
     p.add_argument("--num_beams", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
@@ -264,9 +268,14 @@ def validation_bleu(model, tokenizer, batches, references, args):
     return sacrebleu.corpus_bleu(hyps, [references]).score, sacrebleu.corpus_chrf(hyps, [references]).score
 
 
-def apply_saved_scales(model, path):
-    """θ = α·θ⁰ with the α of a saved search, after checking that θ⁰ is the init that search started from."""
+def apply_saved_scales(model, path, ln_floor=None):
+    """θ = α·θ⁰ with the α of a saved search, after checking that θ⁰ is the init that search started from;
+    `ln_floor` raises LayerNorm scales below it to it."""
     result = GradInitResult.load(path)
+    if ln_floor is not None:
+        lifted = {n: s for n, s in result.scales.items() if result.groups[n] == "norm" and s < ln_floor}
+        result.scales.update({n: ln_floor for n in lifted})
+        print(f"  [C] LayerNorm scales raised to {ln_floor}: " + ", ".join(f"{n} ({s:.3g})" for n, s in lifted.items()), flush=True)
     params = dict(model.named_parameters())
     missing = sorted(set(result.scales) - set(params))
     if missing:
@@ -293,7 +302,7 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
         gi_args = GradInitArguments(
             gradinit_iters=args.gradinit_iters, gradinit_lr=args.gradinit_lr, gradinit_eta=args.gradinit_eta,
             gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale,
-            gradinit_beta2=args.gradinit_beta2, gradinit_hvp=args.gradinit_hvp,
+            gradinit_beta2=args.gradinit_beta2, gradinit_hvp=args.gradinit_hvp, gradinit_ln_min_scale=args.gradinit_ln_min_scale,
             gradinit_step_moves_tied_output=not args.gradinit_reference_step,
             gradinit_freeze_zero_biases=args.gradinit_freeze_zero_biases,
         )
@@ -304,7 +313,7 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
                       f"{'constraint' if record['constraint'] else 'objective'}", flush=True)
 
         if args.gradinit_scales_from:
-            result = apply_saved_scales(model, args.gradinit_scales_from)
+            result = apply_saved_scales(model, args.gradinit_scales_from, args.gradinit_scales_ln_floor)
         else:
             result = gradinit(model, gi_batches, gi_args, loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing),
                               callback=report, progress_bar=False)

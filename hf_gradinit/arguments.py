@@ -80,6 +80,11 @@ class GradInitArguments:
             γ, the bound on the gradient norm. While ‖g‖ > γ the search lowers ‖g‖ instead of the loss.
         gradinit_min_scale (`float`, *optional*, defaults to `0.01`):
             Lower bound of the scales of weights and LayerNorm weights (biases have 0).
+        gradinit_ln_min_scale (`float` or `None`, *optional*, defaults to `None`):
+            Lower bound of the scales of LayerNorm weights alone. `None` uses `gradinit_min_scale`, as the paper
+            does. On the paper's Post-LN model the search can shrink a LayerNorm gain to 0.01–0.1; trained without
+            warmup, such a model's eval-mode (dropout-off) network can drift from the one being trained
+            (BENCHMARKS.md §2a″); a bound such as 0.5 keeps the gains out of that range.
         gradinit_max_scale (`float`, *optional*, defaults to `100.0`):
             Upper bound of the scales of LayerNorm weights: the paper's run script's 100 (`inf` leaves them
             unbounded, as the paper's code default does). On the paper's model the search raises LayerNorm scales
@@ -151,6 +156,10 @@ class GradInitArguments:
     gradinit_min_scale: float = field(
         default=0.01, metadata={"help": "Lower bound of the scales of weights and LayerNorm weights."}
     )
+    gradinit_ln_min_scale: float | None = field(
+        default=None,
+        metadata={"help": "Lower bound of the scales of LayerNorm weights alone. Defaults to gradinit_min_scale."},
+    )
     gradinit_max_scale: float = field(
         default=100.0,
         metadata={"help": "Upper bound of the scales of LayerNorm weights (the paper's 100; 'inf': unbounded)."},
@@ -215,6 +224,13 @@ class GradInitArguments:
                 f"gradinit_min_scale ({self.gradinit_min_scale}) must not exceed gradinit_max_scale "
                 f"({self.gradinit_max_scale})."
             )
+        if self.gradinit_ln_min_scale is not None:
+            _check_float("gradinit_ln_min_scale", self.gradinit_ln_min_scale, non_negative=True, or_none=True)
+            if self.gradinit_ln_min_scale > self.gradinit_max_scale:
+                raise ValueError(
+                    f"gradinit_ln_min_scale ({self.gradinit_ln_min_scale}) must not exceed gradinit_max_scale "
+                    f"({self.gradinit_max_scale})."
+                )
         _check_float("gradinit_grad_clip", self.gradinit_grad_clip, non_negative=True, note=" (0 = off)")
         if not self.gradinit_step_moves_tied_output and self.gradinit_alg != "adam":
             raise ValueError(

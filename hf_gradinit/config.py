@@ -57,6 +57,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         gradinit_eta (`float`, defaults to `1e-3`): η, learning rate of the simulated step.
         gradinit_gamma (`float`, defaults to `1000.0`): γ, bound on the gradient norm.
         gradinit_min_scale (`float`, defaults to `0.01`): lower bound of weight and LayerNorm scales.
+        gradinit_ln_min_scale (`float` or `None`, defaults to `None`): lower bound of LayerNorm scales alone
+            (`None`: `gradinit_min_scale`).
         gradinit_max_scale (`float`, defaults to `100.0`): upper bound of LayerNorm scales.
         gradinit_grad_clip (`float`, defaults to `0.0`): clip of dL/dα, 0 = off.
         gradinit_step_moves_tied_output (`bool`, defaults to `True`): whether θ′ moves a tied output projection

@@ -171,7 +171,8 @@ class GradInitSearch:
         ln_lr = args.gradinit_ln_lr if args.gradinit_ln_lr is not None else args.gradinit_lr
         as_vector = lambda values: torch.tensor(values, dtype=torch.float64)  # noqa: E731
         self.alpha = torch.ones(len(groups), dtype=torch.float64)
-        self.alpha_min = as_vector([0.0 if g == BIAS else args.gradinit_min_scale for g in groups])
+        ln_min = args.gradinit_ln_min_scale if args.gradinit_ln_min_scale is not None else args.gradinit_min_scale
+        self.alpha_min = as_vector([0.0 if g == BIAS else ln_min if g == NORM else args.gradinit_min_scale for g in groups])
         self.alpha_max = as_vector([args.gradinit_max_scale if g == NORM else math.inf for g in groups])
         self.lr = as_vector([ln_lr if g == NORM else args.gradinit_lr for g in groups])
         self.moments = {"objective": _Moments(len(groups)), "constraint": _Moments(len(groups))}

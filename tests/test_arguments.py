@@ -18,6 +18,7 @@ from hf_gradinit import GradInitArguments, GradInitConfig
         ("gradinit_iters", -1),
         ("gradinit_alg", "rmsprop"),
         ("gradinit_ln_lr", 0.0),
+        ("gradinit_ln_min_scale", -0.5),
         ("gradinit_beta2", 1.0),
         ("gradinit_batch_size", 0),
         ("gradinit_grad_clip", -1.0),
@@ -33,6 +34,12 @@ def test_invalid_values_name_their_field(field, value, tmp_path):
 def test_min_scale_above_max_scale_is_refused(tmp_path):
     with pytest.raises(ValueError, match="gradinit_min_scale.*gradinit_max_scale"):
         GradInitConfig(output_dir=str(tmp_path), gradinit_min_scale=2.0, gradinit_max_scale=1.0)
+
+
+def test_ln_min_scale_above_max_scale_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="gradinit_ln_min_scale.*gradinit_max_scale"):
+        GradInitConfig(output_dir=str(tmp_path), gradinit_ln_min_scale=2.0, gradinit_max_scale=1.0)
+    assert GradInitArguments(gradinit_ln_min_scale=0.5, gradinit_min_scale=0.01).gradinit_ln_min_scale == 0.5
 
 
 def test_config_is_training_arguments_plus_the_same_gradinit_fields(tmp_path):

@@ -121,6 +121,7 @@ def test_resume_keeps_the_gradinit_record(tmp_path):
         ("gradinit_min_scale", float("inf")),
         ("gradinit_grad_clip", float("inf")),
         ("gradinit_ln_lr", float("inf")),
+        ("gradinit_ln_min_scale", float("nan")),
         ("gradinit_iters", 2.5),
         ("gradinit_batch_size", 2),
         ("gradinit_batch_size", 4.0),

@@ -6,7 +6,8 @@ The replay is written from the paper's Algorithm 1 and the reference optimizer o
 constant) or θ − η·g; the α-gradient by autograd through α itself (θ_i = α_i·θ_i⁰), not through the engine's
 ⟨∂F/∂θ_i, θ_i⁰⟩; Adam on α with bias correction, denominator √(v/(1−β2^t)) + 1e-8 and separate moments (and step
 counts) for constraint and objective steps; LayerNorm weights at `gradinit_ln_lr`; α of weights and LayerNorm
-weights ≥ `gradinit_min_scale`, of LayerNorm weights ≤ `gradinit_max_scale`, of biases ≥ 0; tensors of norm 0
+weights ≥ `gradinit_min_scale`, of LayerNorm weights ≤ `gradinit_max_scale` (and ≥ `gradinit_ln_min_scale` where
+given), of biases ≥ 0; tensors of norm 0
 left alone. Where this project differs from the reference on purpose — a bias whose α reached 0 keeps being
 stepped and can come back (the reference skips tensors of norm 0 from then on) — the replay follows the project
 (`gradinit_freeze_zero_biases=False`, its default).
@@ -55,7 +56,7 @@ def make_batches(n_batches, rows, seed):
 # -- the replay ------------------------------------------------------------------------------------------------
 
 
-def replay(model, batches, *, alg, lr, ln_lr, beta1, beta2, eta, gamma, min_scale, max_scale):
+def replay(model, batches, *, alg, lr, ln_lr, beta1, beta2, eta, gamma, min_scale, max_scale, ln_min_scale=None):
     theta0 = {n: p.detach().clone() for n, p in model.named_parameters()}
     scaled = {}  # name -> (lower, upper, lr)
     for module_name, module in model.named_modules():
@@ -66,7 +67,7 @@ def replay(model, batches, *, alg, lr, ln_lr, beta1, beta2, eta, gamma, min_scal
             if pname == "bias":
                 scaled[name] = (0.0, math.inf, lr)
             elif isinstance(module, nn.LayerNorm):
-                scaled[name] = (min_scale, max_scale, ln_lr)
+                scaled[name] = (min_scale if ln_min_scale is None else ln_min_scale, max_scale, ln_lr)
             else:
                 scaled[name] = (min_scale, math.inf, lr)
     names = list(scaled)
@@ -133,9 +134,14 @@ SETTINGS = {
 TOLERANCE = {("adam", "exact"): 1e-14, ("sgd", "exact"): 1e-14, ("adam", "finite_difference"): 1e-7, ("sgd", "finite_difference"): 5e-7}
 
 
-@pytest.mark.parametrize("alg,hvp", sorted(TOLERANCE))
-def test_whole_search_matches_an_independent_float64_replay(alg, hvp):
-    settings = SETTINGS[alg]
+# LayerNorm scales bounded apart from the weights': with the shared bound (0.7) the LayerNorm scale reaches it in
+# both searches, so 0.8 is active while weights still reach 0.7.
+CASES = [(alg, hvp, None) for alg, hvp in sorted(TOLERANCE)] + [("adam", "exact", 0.8), ("sgd", "finite_difference", 0.8)]
+
+
+@pytest.mark.parametrize("alg,hvp,ln_min_scale", CASES)
+def test_whole_search_matches_an_independent_float64_replay(alg, hvp, ln_min_scale):
+    settings = dict(SETTINGS[alg], ln_min_scale=ln_min_scale)
     torch.manual_seed(0)
     model = Tiny().double()
     with torch.no_grad():
@@ -147,7 +153,7 @@ def test_whole_search_matches_an_independent_float64_replay(alg, hvp):
         gradinit_alg=alg, gradinit_iters=len(batches), gradinit_lr=settings["lr"], gradinit_ln_lr=settings["ln_lr"],
         gradinit_beta1=settings["beta1"], gradinit_beta2=settings["beta2"], gradinit_eta=settings["eta"],
         gradinit_gamma=settings["gamma"], gradinit_min_scale=settings["min_scale"], gradinit_max_scale=settings["max_scale"],
-        gradinit_hvp=hvp,
+        gradinit_ln_min_scale=ln_min_scale, gradinit_hvp=hvp,
     )
     seen = []
     gradinit(model, batches, args, loss_fn=loss_fn, callback=lambda record, search: seen.append(
@@ -160,6 +166,8 @@ def test_whole_search_matches_an_independent_float64_replay(alg, hvp):
     assert any(min(v) == 0.0 and name.endswith("bias") for name, v in trajectory.items()), "no bias reached 0"
     assert any(min(v) == settings["min_scale"] and name.endswith("weight") for name, v in trajectory.items()), "no weight at min_scale"
     assert max(trajectory["norm.weight"]) == settings["max_scale"], "the LayerNorm scale never reached max_scale"
+    ln_lower = settings["min_scale"] if ln_min_scale is None else ln_min_scale
+    assert min(trajectory["norm.weight"]) == ln_lower, "the LayerNorm scale never reached its lower bound"
     assert "norm.bias" not in trajectory
 
     assert len(seen) == len(expected)
