@@ -6,6 +6,11 @@ no-warmup runs of BENCHMARKS.md §2a show, rather than that training diverged.
     python benchmarks/eval_mode_gap.py runs/claim1200/models/*-seed1 --data_dir ../shared/data/ding-de-en
 
 Each folder holds a model and its tokenizer (`stability.py --save_models`). Prints a markdown table.
+
+`--by_site` adds a second table: the loss with dropout on at one kind of site only (each stack's embedding
+output, residual branches, FFN activations, attention probabilities; the rest off), which says where the eval-mode
+network departs from the trained one, and each model's smallest LayerNorm gain (mean |weight| of the LayerNorm
+with the smallest one).
 """
 
 from __future__ import annotations
@@ -33,6 +38,46 @@ def mean_loss(model, batches, train_mode: bool) -> float:
     return total / tokens
 
 
+def dropout_sites(model) -> dict[str, list[tuple[object, str]]]:
+    """(module, attribute) of every dropout probability of a BART-style encoder-decoder, by stack and kind of site."""
+    sites = {}
+    for stack, part in (("encoder", model.get_encoder()), ("decoder", model.get_decoder())):
+        attention = [(layer.self_attn, "dropout") for layer in part.layers]
+        attention += [(layer.encoder_attn, "dropout") for layer in part.layers if hasattr(layer, "encoder_attn")]
+        sites.update({
+            f"{stack}/embed": [(part, "dropout")],
+            f"{stack}/residual": [(layer, "dropout") for layer in part.layers],
+            f"{stack}/activation": [(layer, "activation_dropout") for layer in part.layers],
+            f"{stack}/attention": attention,
+        })
+    return sites
+
+
+def loss_by_site(model, batches, seed: int) -> dict[str, float]:
+    """Validation loss with dropout on at one kind of site only, for each kind."""
+    sites = dropout_sites(model)
+    original = {name: [getattr(m, a) for m, a in where] for name, where in sites.items()}
+    out = {}
+    try:
+        for name in sites:
+            for other, where in sites.items():
+                for (m, a), p in zip(where, original[other]):
+                    setattr(m, a, p if other == name else 0.0)
+            torch.manual_seed(seed)
+            out[name] = mean_loss(model, batches, train_mode=True)
+    finally:
+        for name, where in sites.items():
+            for (m, a), p in zip(where, original[name]):
+                setattr(m, a, p)
+    return out
+
+
+def smallest_layer_norm_gain(model) -> tuple[str, float]:
+    gains = {n: m.weight.detach().abs().mean().item() for n, m in model.named_modules() if isinstance(m, torch.nn.LayerNorm)}
+    name = min(gains, key=gains.get)
+    return name, gains[name]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", nargs="+", help="folders with a saved model and tokenizer")
@@ -42,13 +87,14 @@ def main(argv=None):
     p.add_argument("--dropout_passes", type=int, default=2, help="passes with dropout on, averaged")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--by_site", action="store_true", help="also the loss with dropout on at one kind of site only")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     pairs = read_pairs(os.path.join(args.data_dir, "validation.jsonl"), args.max_eval_samples)
     print("| model | val loss, dropout off (eval) | val loss, dropout on | gap |")
     print("|---|---:|---:|---:|")
-    rows = []
+    rows, by_site = [], []
     for folder in args.models:
         torch.manual_seed(args.seed)
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -62,6 +108,15 @@ def main(argv=None):
         on = sum(mean_loss(model, batches, train_mode=True) for _ in range(args.dropout_passes)) / args.dropout_passes
         rows.append((os.path.basename(os.path.normpath(folder)), off, on))
         print(f"| {rows[-1][0]} | {off:.3f} | {on:.3f} | {off - on:+.3f} |", flush=True)
+        if args.by_site:
+            by_site.append((rows[-1][0], loss_by_site(model, batches, args.seed), smallest_layer_norm_gain(model)))
+    if by_site:
+        names = list(by_site[0][1])
+        print("\nValidation loss with dropout on at one kind of site only; the smallest LayerNorm gain (mean |weight|):\n")
+        print("| model | " + " | ".join(names) + " | smallest LayerNorm gain |")
+        print("|---|" + "---:|" * (len(names) + 1))
+        for model_name, losses, (ln_name, gain) in by_site:
+            print(f"| {model_name} | " + " | ".join(f"{losses[n]:.3f}" for n in names) + f" | {gain:.3f} ({ln_name}) |")
     return rows
 
 

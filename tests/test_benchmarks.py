@@ -156,8 +156,26 @@ def test_eval_mode_gap_reports_the_runs_own_validation_loss_with_dropout_off(tmp
     run("stability.py", "--tiny", "--steps", "3", "--lrs", "1e-3", "--arms", "B", "--data_dir", str(data), "--out", str(out),
         "--device", "cpu", "--save_models", "--dropout", "0.3")
     final = json.loads((out / "results_B_seed1.json").read_text())["results"][0]["curve"][-1]["val_loss"]
-    rows = table_rows(run("eval_mode_gap.py", str(out / "models" / "B-lr0.001-seed1"), "--data_dir", str(data)))
+    folder = out / "models" / "B-lr0.001-seed1"
+    stdout = run("eval_mode_gap.py", str(folder), "--data_dir", str(data), "--by_site")
+    gap, by_site = stdout.split("dropout on at one kind of site only")
+    rows = table_rows(gap)
     assert len(rows) == 1
     off, on = float(rows[0][1]), float(rows[0][2])
     assert abs(off - final) < 1e-3  # the run's own evaluation from the saved files (the table rounds to 5e-4)
     assert abs(on - off) > 1e-4  # dropout was on in the second column
+
+    # one site at a time: each kind of site, and only that one, has its dropout on
+    header = [c.strip() for c in by_site.splitlines()[2].split("|")[1:-1]]
+    assert header[1:9] == [f"{stack}/{kind}" for stack in ("encoder", "decoder") for kind in ("embed", "residual", "activation", "attention")]
+    (row,) = table_rows(by_site)
+    site_losses = [float(v) for v in row[1:9]]
+    assert all(abs(v - off) > 1e-4 for v in site_losses), (off, site_losses)
+    assert all(abs(v - on) > 1e-4 for v in site_losses), (on, site_losses)
+    assert len(set(site_losses)) > 1, site_losses  # not all sites on at once
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder)
+    gains = [m.weight.abs().mean().item() for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert abs(float(row[9].split()[0]) - min(gains)) < 1e-3
