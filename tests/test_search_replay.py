@@ -5,7 +5,7 @@ The replay is written from the paper's Algorithm 1 and the reference optimizer o
 (Adam) or ‖g‖₂ (SGD) when it exceeds γ, else an objective step on L(θ'; S)/η with θ' = θ − η·sign(g) (sign held
 constant) or θ − η·g; the α-gradient by autograd through α itself (θ_i = α_i·θ_i⁰), not through the engine's
 ⟨∂F/∂θ_i, θ_i⁰⟩; Adam on α with bias correction, denominator √(v/(1−β2^t)) + 1e-8 and separate moments (and step
-counts) for constraint and objective steps; LayerNorm weights at `gradinit_ln_lr`; α of weights and LayerNorm
+counts) for constraint and objective steps, the α-gradient clipped to ±`gradinit_grad_clip` first; LayerNorm weights at `gradinit_ln_lr`; α of weights and LayerNorm
 weights ≥ `gradinit_min_scale`, of LayerNorm weights ≤ `gradinit_max_scale` (and ≥ `gradinit_ln_min_scale` where
 given), of biases ≥ 0; tensors of norm 0
 left alone. Where this project differs from the reference on purpose — a bias whose α reached 0 keeps being
@@ -56,7 +56,7 @@ def make_batches(n_batches, rows, seed):
 # -- the replay ------------------------------------------------------------------------------------------------
 
 
-def replay(model, batches, *, alg, lr, ln_lr, beta1, beta2, eta, gamma, min_scale, max_scale, ln_min_scale=None):
+def replay(model, batches, *, alg, lr, ln_lr, beta1, beta2, eta, gamma, min_scale, max_scale, ln_min_scale=None, grad_clip=0.0):
     theta0 = {n: p.detach().clone() for n, p in model.named_parameters()}
     scaled = {}  # name -> (lower, upper, lr)
     for module_name, module in model.named_modules():
@@ -106,6 +106,9 @@ def replay(model, batches, *, alg, lr, ln_lr, beta1, beta2, eta, gamma, min_scal
             theta_prime = {key: theta[key] - eta * gi for key, gi in zip(keys, g)}
             value = loss_at(theta_prime, s) / eta
         (d_alpha,) = torch.autograd.grad(value, a)
+        clipped = bool((d_alpha.abs() > grad_clip).any()) if grad_clip > 0 else False
+        if grad_clip > 0:
+            d_alpha = d_alpha.clamp(-grad_clip, grad_clip)
         kind = "constraint" if constraint else "objective"
         state = moments[kind]
         state["t"] += 1
@@ -116,7 +119,8 @@ def replay(model, batches, *, alg, lr, ln_lr, beta1, beta2, eta, gamma, min_scal
             denom = math.sqrt(state["v"][i].item() / (1 - beta2 ** state["t"])) + 1e-8
             new = alpha[i].item() - step_lr / (1 - beta1 ** state["t"]) * state["m"][i].item() / denom
             alpha[i] = min(max(new, lower), upper)
-        history.append({"constraint": constraint, "alpha": dict(zip(names, alpha.tolist()))})
+        history.append({"constraint": constraint, "alpha": dict(zip(names, alpha.tolist())), "clipped": clipped,
+                        "objective": None if constraint else value.item() * eta})
     return history
 
 
@@ -136,12 +140,15 @@ TOLERANCE = {("adam", "exact"): 1e-14, ("sgd", "exact"): 1e-14, ("adam", "finite
 
 # LayerNorm scales bounded apart from the weights': with the shared bound (0.7) the LayerNorm scale reaches it in
 # both searches, so 0.8 is active while weights still reach 0.7.
-CASES = [(alg, hvp, None) for alg, hvp in sorted(TOLERANCE)] + [("adam", "exact", 0.8), ("sgd", "finite_difference", 0.8)]
+# The α-gradient clipped to ±gradinit_grad_clip: 10 (Adam, max |dα| 3.3–19.7 a step) and 0.3 (SGD, 0.12–2.9) clip
+# some steps of each search, not all.
+CASES = [(alg, hvp, None, 0.0) for alg, hvp in sorted(TOLERANCE)] + [
+    ("adam", "exact", 0.8, 0.0), ("sgd", "finite_difference", 0.8, 0.0), ("adam", "finite_difference", None, 10.0), ("sgd", "exact", None, 0.3)]
 
 
-@pytest.mark.parametrize("alg,hvp,ln_min_scale", CASES)
-def test_whole_search_matches_an_independent_float64_replay(alg, hvp, ln_min_scale):
-    settings = dict(SETTINGS[alg], ln_min_scale=ln_min_scale)
+@pytest.mark.parametrize("alg,hvp,ln_min_scale,grad_clip", CASES)
+def test_whole_search_matches_an_independent_float64_replay(alg, hvp, ln_min_scale, grad_clip):
+    settings = dict(SETTINGS[alg], ln_min_scale=ln_min_scale, grad_clip=grad_clip)
     torch.manual_seed(0)
     model = Tiny().double()
     with torch.no_grad():
@@ -153,11 +160,12 @@ def test_whole_search_matches_an_independent_float64_replay(alg, hvp, ln_min_sca
         gradinit_alg=alg, gradinit_iters=len(batches), gradinit_lr=settings["lr"], gradinit_ln_lr=settings["ln_lr"],
         gradinit_beta1=settings["beta1"], gradinit_beta2=settings["beta2"], gradinit_eta=settings["eta"],
         gradinit_gamma=settings["gamma"], gradinit_min_scale=settings["min_scale"], gradinit_max_scale=settings["max_scale"],
-        gradinit_ln_min_scale=ln_min_scale, gradinit_hvp=hvp,
+        gradinit_ln_min_scale=ln_min_scale, gradinit_grad_clip=grad_clip, gradinit_hvp=hvp,
     )
     seen = []
     gradinit(model, batches, args, loss_fn=loss_fn, callback=lambda record, search: seen.append(
-        (record["constraint"], dict(zip([t.name for t in search.scaled], search.alpha.tolist())))), progress_bar=False)
+        (record["constraint"], dict(zip([t.name for t in search.scaled], search.alpha.tolist())), record.get("objective"))),
+        progress_bar=False)
 
     # what the trajectory went through, or the comparison would not test the rules it claims to
     kinds = [h["constraint"] for h in expected]
@@ -169,10 +177,15 @@ def test_whole_search_matches_an_independent_float64_replay(alg, hvp, ln_min_sca
     ln_lower = settings["min_scale"] if ln_min_scale is None else ln_min_scale
     assert min(trajectory["norm.weight"]) == ln_lower, "the LayerNorm scale never reached its lower bound"
     assert "norm.bias" not in trajectory
+    if grad_clip > 0:
+        clipped = [h["clipped"] for h in expected]
+        assert any(clipped) and not all(clipped), clipped
 
     assert len(seen) == len(expected)
-    for step, ((constraint, alpha), want) in enumerate(zip(seen, expected), start=1):
+    for step, ((constraint, alpha, objective), want) in enumerate(zip(seen, expected), start=1):
         assert constraint == want["constraint"], step
+        if not constraint:  # the objective the record reports: L(θ'; S)
+            assert abs(objective - want["objective"]) <= TOLERANCE[alg, hvp] * max(1.0, abs(want["objective"])), (step, objective)
         assert alpha.keys() == want["alpha"].keys()
         for name, value in want["alpha"].items():
             assert abs(alpha[name] - value) <= TOLERANCE[alg, hvp], (step, name, alpha[name], value)
