@@ -1,15 +1,15 @@
 """Whole searches against an independent float64 replay.
 
 The replay is written from the paper's Algorithm 1 and the reference optimizer of the scales (zhuchen03/gradinit,
-`RescaleAdam`): one α per tensor; S̃ = the first ⌈2n/3⌉ rows, S = the last ⌈2n/3⌉; a constraint step on ‖g‖₁
-(Adam) or ‖g‖₂ (SGD) when it exceeds γ, else an objective step on L(θ'; S)/η with θ' = θ − η·sign(g) (sign held
-constant) or θ − η·g; the α-gradient by autograd through α itself (θ_i = α_i·θ_i⁰), not through the engine's
-⟨∂F/∂θ_i, θ_i⁰⟩; Adam on α with bias correction, denominator √(v/(1−β2^t)) + 1e-8 and separate moments (and step
-counts) for constraint and objective steps, the α-gradient clipped to ±`gradinit_grad_clip` first; LayerNorm weights at `gradinit_ln_lr`; α of weights and LayerNorm
-weights ≥ `gradinit_min_scale`, of LayerNorm weights ≤ `gradinit_max_scale` (and ≥ `gradinit_ln_min_scale` where
-given), of biases ≥ 0; tensors of norm 0
-left alone. Where this project differs from the reference on purpose — a bias whose α reached 0 keeps being
-stepped and can come back (the reference skips tensors of norm 0 from then on) — the replay follows the project
+`RescaleAdam`): one α per tensor; S̃ = the first ⌈2n/3⌉ rows, S = the last ⌈2n/3⌉; a constraint step on ‖g‖₁ (Adam)
+or ‖g‖₂ (SGD) when it exceeds γ, else an objective step on L(θ'; S)/η with θ' = θ − η·sign(g) (sign held constant)
+or θ − η·g; the α-gradient by autograd through α itself (θ_i = α_i·θ_i⁰), not through the engine's ⟨∂F/∂θ_i, θ_i⁰⟩;
+Adam on α with bias correction, denominator √(v/(1−β2^t)) + 1e-8 and separate moments (and step counts) for
+constraint and objective steps, the α-gradient clipped to ±`gradinit_grad_clip` first; LayerNorm weights at
+`gradinit_ln_lr`; α of weights and LayerNorm weights ≥ `gradinit_min_scale`, of LayerNorm weights ≤
+`gradinit_max_scale` (and ≥ `gradinit_ln_min_scale` where given), of biases ≥ 0; tensors of norm 0 left alone.
+Where this project differs from the reference on purpose — a bias whose α reached 0 keeps being stepped and can
+come back (the reference skips tensors of norm 0 from then on) — the replay follows the project
 (`gradinit_freeze_zero_biases=False`, its default).
 
 It imports nothing of the engine but `gradinit` and `GradInitArguments`, the calls under test.
