@@ -8,8 +8,8 @@ no-warmup runs of BENCHMARKS.md §2a show, rather than that training diverged.
 Each folder holds a model and its tokenizer (`stability.py --save_models`). Prints a markdown table.
 
 `--by_site` adds a second table: the loss with dropout on at one kind of site only (each stack's embedding
-output, residual branches, FFN activations, attention probabilities; the rest off), which says where the eval-mode
-network departs from the trained one, and each model's smallest LayerNorm gain (mean |weight| of the LayerNorm
+output, residual branches, FFN activations, attention probabilities; then the residual branches of one decoder layer
+at a time; the rest off), which says where the eval-mode network departs from the trained one, and each model's smallest LayerNorm gain (mean |weight| of the LayerNorm
 with the smallest one).
 """
 
@@ -39,7 +39,8 @@ def mean_loss(model, batches, train_mode: bool) -> float:
 
 
 def dropout_sites(model) -> dict[str, list[tuple[object, str]]]:
-    """(module, attribute) of every dropout probability of a BART-style encoder-decoder, by stack and kind of site."""
+    """(module, attribute) of every dropout probability of a BART-style encoder-decoder, by stack and kind of site,
+    then the residual branches of each decoder layer on their own ("decoder/residual@i")."""
     sites = {}
     for stack, part in (("encoder", model.get_encoder()), ("decoder", model.get_decoder())):
         attention = [(layer.self_attn, "dropout") for layer in part.layers]
@@ -50,25 +51,25 @@ def dropout_sites(model) -> dict[str, list[tuple[object, str]]]:
             f"{stack}/activation": [(layer, "activation_dropout") for layer in part.layers],
             f"{stack}/attention": attention,
         })
+    sites.update({f"decoder/residual@{i}": [(layer, "dropout")] for i, layer in enumerate(model.get_decoder().layers)})
     return sites
 
 
 def loss_by_site(model, batches, seed: int) -> dict[str, float]:
-    """Validation loss with dropout on at one kind of site only, for each kind."""
+    """Validation loss with dropout on at one site only (every other dropout probability 0), for each site."""
     sites = dropout_sites(model)
-    original = {name: [getattr(m, a) for m, a in where] for name, where in sites.items()}
+    everywhere = {(id(m), a): (m, a, getattr(m, a)) for where in sites.values() for m, a in where}
     out = {}
     try:
-        for name in sites:
-            for other, where in sites.items():
-                for (m, a), p in zip(where, original[other]):
-                    setattr(m, a, p if other == name else 0.0)
+        for name, where in sites.items():
+            on = {(id(m), a) for m, a in where}
+            for key, (m, a, p) in everywhere.items():
+                setattr(m, a, p if key in on else 0.0)
             torch.manual_seed(seed)
             out[name] = mean_loss(model, batches, train_mode=True)
     finally:
-        for name, where in sites.items():
-            for (m, a), p in zip(where, original[name]):
-                setattr(m, a, p)
+        for m, a, p in everywhere.values():
+            setattr(m, a, p)
     return out
 
 

@@ -167,9 +167,11 @@ def test_eval_mode_gap_reports_the_runs_own_validation_loss_with_dropout_off(tmp
 
     # one site at a time: each kind of site, and only that one, has its dropout on
     header = [c.strip() for c in by_site.splitlines()[2].split("|")[1:-1]]
-    assert header[1:9] == [f"{stack}/{kind}" for stack in ("encoder", "decoder") for kind in ("embed", "residual", "activation", "attention")]
+    assert header[1:10] == [f"{stack}/{kind}" for stack in ("encoder", "decoder") for kind in ("embed", "residual", "activation", "attention")] + ["decoder/residual@0"]
     (row,) = table_rows(by_site)
     site_losses = [float(v) for v in row[1:9]]
+    # the tiny model has one decoder layer: its residual branches alone are all of the decoder's
+    assert row[9] == row[6], (row[6], row[9])
     assert all(abs(v - off) > 1e-4 for v in site_losses), (off, site_losses)
     assert all(abs(v - on) > 1e-4 for v in site_losses), (on, site_losses)
     assert len(set(site_losses)) > 1, site_losses  # not all sites on at once
@@ -178,4 +180,4 @@ def test_eval_mode_gap_reports_the_runs_own_validation_loss_with_dropout_off(tmp
 
     model = AutoModelForSeq2SeqLM.from_pretrained(folder)
     gains = [m.weight.abs().mean().item() for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]
-    assert abs(float(row[9].split()[0]) - min(gains)) < 1e-3
+    assert abs(float(row[10].split()[0]) - min(gains)) < 1e-3
