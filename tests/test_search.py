@@ -230,3 +230,22 @@ def test_one_shot_iterator_ends_the_search_early():
     model = tiny_bart()
     result = gradinit(model, iter(batches(tiny_tokenizer(), model, n_batches=2)), GradInitArguments(gradinit_iters=5), progress_bar=False)
     assert result.iterations == 2
+
+
+@pytest.mark.parametrize("alg,hvp", [("adam", "exact"), ("adam", "finite_difference"), ("sgd", "exact"), ("sgd", "finite_difference")])
+def test_a_tensor_the_loss_never_uses_keeps_its_scale(alg, hvp):
+    # A head the loss ignores has no gradient: it counts as zero in g and in every α-gradient, so its α stays 1
+    # (Adam's first moment stays 0), and the tensors that are used still move. γ between the iterations' ‖g‖.
+    torch.manual_seed(0)
+    model = nn.ModuleDict({"body": nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1)), "unused": nn.Linear(4, 3)})
+    unused_before = model["unused"].weight.detach().clone()
+    data = [{"x": torch.randn(9, 4, generator=torch.Generator().manual_seed(i)), "y": torch.randn(9, 1)} for i in range(4)]
+    result = gradinit(
+        model, data, GradInitArguments(gradinit_alg=alg, gradinit_hvp=hvp, gradinit_iters=4, gradinit_lr=0.1,
+                                 gradinit_gamma=8.0 if alg == "adam" else 2.0),
+        loss_fn=lambda m, b: ((m["body"](b["x"]) - b["y"]) ** 2).mean(), progress_bar=False,
+    )
+    assert any(r["constraint"] for r in result.history) and not all(r["constraint"] for r in result.history)
+    assert result.scales["unused.weight"] == 1.0 and result.scales["unused.bias"] == 1.0
+    assert torch.equal(model["unused"].weight, unused_before)
+    assert all(abs(result.scales[f"body.{i}.weight"] - 1.0) > 1e-3 for i in (0, 2))
