@@ -82,9 +82,10 @@ class GradInitArguments:
             Lower bound of the scales of weights and LayerNorm weights (biases have 0).
         gradinit_ln_min_scale (`float` or `None`, *optional*, defaults to `None`):
             Lower bound of the scales of LayerNorm weights alone. `None` uses `gradinit_min_scale`, as the paper
-            does. On the paper's Post-LN model the search can shrink a LayerNorm gain to 0.01–0.1; trained without
-            warmup, such a model's eval-mode (dropout-off) network can drift from the one being trained
-            (BENCHMARKS.md §2a″); a bound such as 0.5 keeps the gains out of that range.
+            does. On the paper's Post-LN model the search can shrink a LayerNorm gain to 0.01–0.2, and training
+            leaves it there (Adam moves a gain by about its learning rate per update); this keeps the gains above
+            a chosen value. In BENCHMARKS.md §2a″ such gains came with a larger eval-mode drift of training without
+            warmup, but a bound of 0.5 did not prevent the drift.
         gradinit_max_scale (`float`, *optional*, defaults to `100.0`):
             Upper bound of the scales of LayerNorm weights: the paper's run script's 100 (`inf` leaves them
             unbounded, as the paper's code default does). On the paper's model the search raises LayerNorm scales
