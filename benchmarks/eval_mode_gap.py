@@ -8,9 +8,9 @@ no-warmup runs of BENCHMARKS.md §2a show, rather than that training diverged.
 Each folder holds a model and its tokenizer (`stability.py --save_models`). Prints a markdown table.
 
 `--by_site` adds a second table: the loss with dropout on at one kind of site only (each stack's embedding
-output, residual branches, FFN activations, attention probabilities; then the residual branches of one decoder layer
-at a time; the rest off), which says where the eval-mode network departs from the trained one, and each model's smallest LayerNorm gain (mean |weight| of the LayerNorm
-with the smallest one).
+output, residual branches, FFN activations, attention probabilities; then the residual branches of one decoder
+layer at a time; the rest off), which says where the eval-mode network departs from the trained one, and each
+model's smallest LayerNorm gain (mean |weight| of the LayerNorm with the smallest one).
 """
 
 from __future__ import annotations
