@@ -249,3 +249,15 @@ def test_a_tensor_the_loss_never_uses_keeps_its_scale(alg, hvp):
     assert result.scales["unused.weight"] == 1.0 and result.scales["unused.bias"] == 1.0
     assert torch.equal(model["unused"].weight, unused_before)
     assert all(abs(result.scales[f"body.{i}.weight"] - 1.0) > 1e-3 for i in (0, 2))
+
+
+def test_split_batch_slices_only_tensors_with_the_batch_dimension():
+    x = torch.arange(7 * 2).reshape(7, 2)
+    batch = {"x": x, "temperature": torch.tensor(0.5), "table": torch.zeros(4, 3), "note": "kept"}
+    s_tilde, s = engine.split_batch(batch)
+    # ⌈2·7/3⌉ = 5 rows each: the first five and the last five
+    assert torch.equal(s_tilde["x"], x[:5]) and torch.equal(s["x"], x[2:])
+    for part in (s_tilde, s):
+        assert part["temperature"] is batch["temperature"] and part["table"] is batch["table"] and part["note"] == "kept"
+    with pytest.raises(ValueError, match=r"batch dimension; got keys \['temperature', 'note'\]"):
+        engine.split_batch({"temperature": torch.tensor(0.5), "note": "kept"})
