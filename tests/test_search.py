@@ -123,7 +123,10 @@ def test_unexpected_constraint_rebuilds_the_graph():
         search = GradInitSearch(model, GradInitArguments(gradinit_gamma=1e-6, gradinit_hvp="exact"))
         search.expect_constraint = False
         record = search.step(data[0])
-    assert record["constraint"] and search.graph_rebuilds == 1
+        assert record["constraint"] and search.graph_rebuilds == 1
+        search.expect_constraint = False  # a second surprise is counted too
+        search.step(data[0])
+    assert search.graph_rebuilds == 2
 
 
 def test_mode_dtype_and_attention_are_restored_and_search_runs_in_float32():
