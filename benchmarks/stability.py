@@ -71,6 +71,9 @@ def parse_args(argv=None):
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--max_tokens", type=int, default=None, help="token-budget training batches instead of --batch_size rows")
     p.add_argument("--warmup_fraction", type=float, default=0.1, help="arm B's linear warmup, as a share of --steps")
+    p.add_argument("--lr_zero_steps", type=int, default=0,
+                   help="every arm: the first N of --steps updates at lr 0, so Adam's moment estimates fill on N batches "
+                   "before the weights move; the arm's schedule starts after them (a test of what warmup does)")
     p.add_argument("--lr_schedule", default="constant", choices=["constant", "linear"], help="after warmup: constant, or linear decay to 0 at --steps")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast for training and evaluation on CUDA (the search stays float32)")
     p.add_argument("--preset", default=None, choices=["paper"], help="the paper's IWSLT'14 size and flags (see above)")
@@ -132,6 +135,8 @@ def parse_args(argv=None):
         args.gradinit_iters, args.eval_every = min(args.gradinit_iters, 3), max(1, args.steps // 2)
     if args.report:
         return args
+    if not 0 <= args.lr_zero_steps < args.steps:
+        p.error(f"--lr_zero_steps {args.lr_zero_steps}: must be at least 0 and below --steps ({args.steps})")
     for name in ("train.jsonl.gz", "validation.jsonl"):
         if not os.path.isfile(os.path.join(args.data_dir, name)):
             p.error(f"--data_dir {args.data_dir}: no {name} there")
@@ -291,6 +296,22 @@ def apply_saved_scales(model, path, ln_floor=None):
     return result
 
 
+def lr_factor(warmup, args):
+    """The multiplier of the lr before update s + 1: `--lr_zero_steps` updates at 0 (AdamW then moves neither the
+    weights nor their decay, only its moments), then `warmup` updates of linear warmup, then constant or linear decay
+    to 0 at --steps."""
+    zero, steps = args.lr_zero_steps, args.steps - args.lr_zero_steps
+
+    def factor(s):
+        if s < zero:
+            return 0.0
+        s -= zero
+        decay = max(0.0, 1 - s / steps) if args.lr_schedule == "linear" else 1.0
+        return min(1.0, (s + 1) / warmup, decay) if warmup else decay
+
+    return factor
+
+
 def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, collate):
     to_device = lambda b: {k: v.to(args.device) for k, v in b.items()}  # noqa: E731
     model = make_model(args, tokenizer)
@@ -331,8 +352,7 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
         }
     warmup = max(1, round(args.warmup_fraction * args.steps)) if arm == "B" and args.warmup_fraction > 0 else 0
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=args.weight_decay)
-    decay = (lambda s: max(0.0, 1 - s / args.steps)) if args.lr_schedule == "linear" else (lambda s: 1.0)  # noqa: E731
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup, decay(s)) if warmup else decay(s))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(warmup, args))
     curve = []
     model.train()
     running = []
@@ -358,7 +378,7 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
         folder = os.path.join(args.out, "models", f"{arm}{args.tag}-lr{lr:g}-seed{args.seed}")
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    return {"arm": arm + args.tag, "lr": lr, "seed": args.seed, "warmup_steps": warmup, "curve": curve, "bleu": bleu, "chrf": chrf, "gradinit": search, "seconds": time.time() - start}
+    return {"arm": arm + args.tag, "lr": lr, "seed": args.seed, "warmup_steps": warmup, "lr_zero_steps": args.lr_zero_steps, "curve": curve, "bleu": bleu, "chrf": chrf, "gradinit": search, "seconds": time.time() - start}
 
 
 def plot(results, path):

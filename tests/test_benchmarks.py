@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -181,3 +183,37 @@ def test_eval_mode_gap_reports_the_runs_own_validation_loss_with_dropout_off(tmp
     model = AutoModelForSeq2SeqLM.from_pretrained(folder)
     gains = [m.weight.abs().mean().item() for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]
     assert abs(float(row[10].split()[0]) - min(gains)) < 1e-3
+
+
+def test_stability_lr_zero_steps_fill_adams_moments_without_moving_the_weights(tmp_path):
+    data = _toy_data(tmp_path)
+    common = ["--tiny", "--steps", "6", "--arms", "A", "--data_dir", str(data), "--device", "cpu"]
+    run("stability.py", *common, "--lrs", "0", "--out", str(tmp_path / "still"))
+    run("stability.py", *common, "--lrs", "1e-2", "--lr_zero_steps", "4", "--out", str(tmp_path / "zero"))
+    run("stability.py", *common, "--lrs", "1e-2", "--out", str(tmp_path / "moving"))
+    curves = {name: json.loads((tmp_path / name / "results_A_seed1.json").read_text())["results"][0]["curve"]
+              for name in ("still", "zero", "moving")}
+    assert [c["step"] for c in curves["zero"]] == [3, 6]  # --tiny evaluates every steps // 2
+    # after 3 of the 4 updates at lr 0 the weights are the untrained ones; the last 2 updates move them
+    assert curves["zero"][0]["val_loss"] == curves["still"][0]["val_loss"]
+    assert curves["moving"][0]["val_loss"] != curves["still"][0]["val_loss"]
+    assert curves["zero"][1]["val_loss"] != curves["still"][1]["val_loss"]
+
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "stability.py"), *common, "--lr_zero_steps", "6",
+                           "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert proc.returncode != 0 and "--lr_zero_steps 6: must be at least 0 and below --steps (6)" in proc.stderr
+
+
+def test_stability_lr_factor_starts_each_schedule_after_the_zero_steps():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from stability import lr_factor
+
+    class Args:
+        lr_zero_steps, steps, lr_schedule = 2, 6, "constant"
+
+    assert [lr_factor(0, Args)(s) for s in range(6)] == [0, 0, 1, 1, 1, 1]
+    assert [lr_factor(2, Args)(s) for s in range(6)] == [0, 0, 0.5, 1, 1, 1]  # warmup over updates 3 and 4
+    Args.lr_schedule = "linear"  # decay to 0 over the 4 updates that move the weights
+    assert [lr_factor(0, Args)(s) for s in range(6)] == [0, 0, 1, 0.75, 0.5, 0.25]
+    Args.lr_zero_steps = 0
+    assert [lr_factor(3, Args)(s) for s in range(6)] == pytest.approx([1 / 3, 2 / 3, 4 / 6, 3 / 6, 2 / 6, 1 / 6], abs=1e-15)
