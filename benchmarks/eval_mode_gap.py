@@ -11,6 +11,11 @@ Each folder holds a model and its tokenizer (`stability.py --save_models`). Prin
 output, residual branches, FFN activations, attention probabilities; then the residual branches of one decoder
 layer at a time; the rest off), which says where the eval-mode network departs from the trained one, and each
 model's smallest LayerNorm gain (mean |weight| of the LayerNorm with the smallest one).
+
+`--token_spread` adds a third: for the encoder's output and each decoder layer's output, the share of the hidden
+states' energy that differs between tokens, sum_t |h_t - mean|^2 / sum_t |h_t|^2 over the real (non-padding)
+positions of all validation batches, dropout off / on. Near 0 means every token has (almost) the same hidden
+state: the network can no longer tell its inputs apart there.
 """
 
 from __future__ import annotations
@@ -73,6 +78,25 @@ def loss_by_site(model, batches, seed: int) -> dict[str, float]:
     return out
 
 
+def token_spread(model, batches, train_mode: bool) -> dict[str, float]:
+    """Share of the hidden states' energy that differs between tokens, for the encoder's output ("encoder") and each
+    decoder layer's output ("decoder@i"): 1 - |sum_t h_t|^2 / (n sum_t |h_t|^2) over the n real positions."""
+    model.train(train_mode)
+    sums, squares, counts = {}, {}, {}
+    with torch.no_grad():
+        for batch in batches:
+            out = model(**batch, output_hidden_states=True)
+            states = {"encoder": (out.encoder_hidden_states[-1], batch["attention_mask"] == 1)}
+            real = batch["labels"] != -100
+            states.update({f"decoder@{i}": (h, real) for i, h in enumerate(out.decoder_hidden_states[1:])})
+            for name, (h, mask) in states.items():
+                h = h[mask].double()
+                sums[name] = sums.get(name, 0) + h.sum(0)
+                squares[name] = squares.get(name, 0) + h.pow(2).sum().item()
+                counts[name] = counts.get(name, 0) + h.shape[0]
+    return {name: 1 - sums[name].pow(2).sum().item() / (counts[name] * squares[name]) for name in sums}
+
+
 def smallest_layer_norm_gain(model) -> tuple[str, float]:
     gains = {n: m.weight.detach().abs().mean().item() for n, m in model.named_modules() if isinstance(m, torch.nn.LayerNorm)}
     name = min(gains, key=gains.get)
@@ -89,13 +113,15 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--by_site", action="store_true", help="also the loss with dropout on at one kind of site only")
+    p.add_argument("--token_spread", action="store_true",
+                   help="also the share of each decoder layer's (and the encoder's) output that differs between tokens")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     pairs = read_pairs(os.path.join(args.data_dir, "validation.jsonl"), args.max_eval_samples)
     print("| model | val loss, dropout off (eval) | val loss, dropout on | gap |")
     print("|---|---:|---:|---:|")
-    rows, by_site = [], []
+    rows, by_site, spreads = [], [], []
     for folder in args.models:
         torch.manual_seed(args.seed)
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -111,6 +137,9 @@ def main(argv=None):
         print(f"| {rows[-1][0]} | {off:.3f} | {on:.3f} | {off - on:+.3f} |", flush=True)
         if args.by_site:
             by_site.append((rows[-1][0], loss_by_site(model, batches, args.seed), smallest_layer_norm_gain(model)))
+        if args.token_spread:
+            torch.manual_seed(args.seed)
+            spreads.append((rows[-1][0], token_spread(model, batches, False), token_spread(model, batches, True)))
     if by_site:
         names = list(by_site[0][1])
         print("\nValidation loss with dropout on at one kind of site only; the smallest LayerNorm gain (mean |weight|):\n")
@@ -118,6 +147,13 @@ def main(argv=None):
         print("|---|" + "---:|" * (len(names) + 1))
         for model_name, losses, (ln_name, gain) in by_site:
             print(f"| {model_name} | " + " | ".join(f"{losses[n]:.3f}" for n in names) + f" | {gain:.3f} ({ln_name}) |")
+    if spreads:
+        names = list(spreads[0][1])
+        print("\nShare of the hidden states' energy that differs between tokens, dropout off / on:\n")
+        print("| model | " + " | ".join(names) + " |")
+        print("|---|" + "---:|" * len(names))
+        for model_name, off, on in spreads:
+            print(f"| {model_name} | " + " | ".join(f"{off[n]:.3f} / {on[n]:.3f}" for n in names) + " |")
     return rows
 
 

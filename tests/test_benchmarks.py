@@ -217,3 +217,55 @@ def test_stability_lr_factor_starts_each_schedule_after_the_zero_steps():
     assert [lr_factor(0, Args)(s) for s in range(6)] == [0, 0, 1, 0.75, 0.5, 0.25]
     Args.lr_zero_steps = 0
     assert [lr_factor(3, Args)(s) for s in range(6)] == pytest.approx([1 / 3, 2 / 3, 4 / 6, 3 / 6, 2 / 6, 1 / 6], abs=1e-15)
+
+
+def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_path):
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    data = _toy_data(tmp_path)
+    out = tmp_path / "out"
+    run("stability.py", "--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "B", "--data_dir", str(data), "--out", str(out),
+        "--device", "cpu", "--save_models")
+    folder = out / "models" / "B-lr0.001-seed1"
+    # sentences of different lengths, so that padding would change the numbers
+    with open(data / "validation.jsonl", "w") as f:
+        f.writelines(json.dumps({"translation": {"de": "das haus ist rot ." * k, "en": "the house is red ." * k}}) + "\n"
+                     for k in (1, 2, 3, 1, 4))
+
+    def spread_table(path):
+        stdout = run("eval_mode_gap.py", str(path), "--data_dir", str(data), "--token_spread")
+        table = stdout.split("differs between tokens")[1]
+        header = [c.strip() for c in table.splitlines()[2].split("|")[1:-1]]
+        (row,) = table_rows(table)
+        return {name: [float(v) for v in cell.split("/")] for name, cell in zip(header[1:], row[1:])}
+
+    table = spread_table(folder)
+    assert list(table) == ["encoder", "decoder@0"]  # the tiny model has one decoder layer
+
+    # the decoder layer's output, caught by a hook, over the real target positions; spread by centring
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+    pairs = [json.loads(line)["translation"] for line in open(data / "validation.jsonl")]
+    enc = tokenizer([p["de"] for p in pairs], text_target=[p["en"] for p in pairs], padding=True, return_tensors="pt")
+    real = enc["labels"] != tokenizer.pad_token_id
+    decoder_input_ids = torch.cat([torch.full_like(enc["labels"][:, :1], tokenizer.eos_token_id), enc["labels"][:, :-1]], 1)
+    caught = []
+    model.get_decoder().layers[0].register_forward_hook(lambda m, i, o: caught.append(o[0] if isinstance(o, tuple) else o))
+    with torch.no_grad():
+        model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], decoder_input_ids=decoder_input_ids)
+        memory = model.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+    for name, h in (("decoder@0", caught[0][real]), ("encoder", memory[enc["attention_mask"] == 1])):
+        h = h.double()
+        expected = ((h - h.mean(0)).pow(2).sum() / h.pow(2).sum()).item()
+        assert 0.01 < expected < 1
+        assert abs(table[name][0] - expected) < 1e-3, (name, table, expected)  # the table rounds to 5e-4
+    assert table["decoder@0"][1] != table["decoder@0"][0]  # dropout on in the second value
+
+    # a decoder whose last LayerNorm has gain 0 gives every token its bias: nothing differs between tokens
+    with torch.no_grad():
+        model.get_decoder().layers[0].final_layer_norm.weight.zero_()
+    model.save_pretrained(tmp_path / "collapsed")
+    tokenizer.save_pretrained(tmp_path / "collapsed")
+    collapsed = spread_table(tmp_path / "collapsed")
+    assert collapsed["decoder@0"][0] < 1e-6 and collapsed["encoder"] == table["encoder"]
