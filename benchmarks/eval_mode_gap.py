@@ -29,6 +29,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stability import loss_of, make_collate, read_pairs  # noqa: E402
+from token_spread import token_spread  # noqa: E402
 
 
 def mean_loss(model, batches, train_mode: bool) -> float:
@@ -78,25 +79,6 @@ def loss_by_site(model, batches, seed: int) -> dict[str, float]:
     return out
 
 
-def token_spread(model, batches, train_mode: bool) -> dict[str, float]:
-    """Share of the hidden states' energy that differs between tokens, for the encoder's output ("encoder") and each
-    decoder layer's output ("decoder@i"): 1 - |sum_t h_t|^2 / (n sum_t |h_t|^2) over the n real positions."""
-    model.train(train_mode)
-    sums, squares, counts = {}, {}, {}
-    with torch.no_grad():
-        for batch in batches:
-            out = model(**batch, output_hidden_states=True)
-            states = {"encoder": (out.encoder_hidden_states[-1], batch["attention_mask"] == 1)}
-            real = batch["labels"] != -100
-            states.update({f"decoder@{i}": (h, real) for i, h in enumerate(out.decoder_hidden_states[1:])})
-            for name, (h, mask) in states.items():
-                h = h[mask].double()
-                sums[name] = sums.get(name, 0) + h.sum(0)
-                squares[name] = squares.get(name, 0) + h.pow(2).sum().item()
-                counts[name] = counts.get(name, 0) + h.shape[0]
-    return {name: 1 - sums[name].pow(2).sum().item() / (counts[name] * squares[name]) for name in sums}
-
-
 def smallest_layer_norm_gain(model) -> tuple[str, float]:
     gains = {n: m.weight.detach().abs().mean().item() for n, m in model.named_modules() if isinstance(m, torch.nn.LayerNorm)}
     name = min(gains, key=gains.get)
@@ -139,7 +121,7 @@ def main(argv=None):
             by_site.append((rows[-1][0], loss_by_site(model, batches, args.seed), smallest_layer_norm_gain(model)))
         if args.token_spread:
             torch.manual_seed(args.seed)
-            spreads.append((rows[-1][0], token_spread(model, batches, False), token_spread(model, batches, True)))
+            spreads.append((rows[-1][0], token_spread(model, batches, train_mode=False), token_spread(model, batches, train_mode=True)))
     if by_site:
         names = list(by_site[0][1])
         print("\nValidation loss with dropout on at one kind of site only; the smallest LayerNorm gain (mean |weight|):\n")

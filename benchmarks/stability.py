@@ -48,6 +48,9 @@ from hf_gradinit.token_batches import TokenBudgetBatchSampler, example_lengths  
 from hf_gradinit.translation.modeling import MODEL_CLASSES, _scratch_config  # noqa: E402
 from hf_gradinit.translation.tokenizer import train_tokenizer  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from token_spread import token_spread  # noqa: E402
+
 ARMS = {"A": "default init, no warmup", "B": "default init, warmup", "C": "GradInit, no warmup"}
 
 # --preset paper: the paper's IWSLT'14 model, batches, optimizer and GradInit flags (flags given explicitly win).
@@ -117,6 +120,9 @@ def parse_args(argv=None):
     p.add_argument("--gradinit_scales_ln_floor", type=float, default=None,
                    help="with --gradinit_scales_from: raise the saved LayerNorm scales below this value to it (a diagnostic: "
                    "the rest of the search kept, a LayerNorm gain the search shrank lifted)")
+    p.add_argument("--token_spread", action="store_true",
+                   help="at every evaluation, also the share of the encoder's output and of the least spread decoder layer's "
+                   "output that differs between tokens, dropout off (benchmarks/token_spread.py)")
     p.add_argument("--save_models", action="store_true", help="save each arm's final model and tokenizer (save_pretrained) under --out/models/")
     p.add_argument("--num_beams", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
@@ -372,7 +378,14 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
                 curve.append({"step": step, "train_loss": train_loss, "val_loss": float("nan")})
                 break
             curve.append({"step": step, "train_loss": train_loss, "val_loss": validation_loss(model, val_batches, args)})
-            print(f"  [{arm}{args.tag} lr={lr:g}] step {step}: train {train_loss:.3f}  val {curve[-1]['val_loss']:.3f}", flush=True)
+            spread = ""
+            if args.token_spread:
+                shares = token_spread(model, val_batches, train_mode=False)
+                model.train()
+                curve[-1]["spread_encoder"] = shares.pop("encoder")
+                curve[-1]["spread_decoder_min"] = min(shares.values())
+                spread = f"  token spread: encoder {curve[-1]['spread_encoder']:.3f}, decoder min {curve[-1]['spread_decoder_min']:.3f}"
+            print(f"  [{arm}{args.tag} lr={lr:g}] step {step}: train {train_loss:.3f}  val {curve[-1]['val_loss']:.3f}{spread}", flush=True)
     bleu, chrf = validation_bleu(model, tokenizer, val_batches, references, args)
     if args.save_models:
         folder = os.path.join(args.out, "models", f"{arm}{args.tag}-lr{lr:g}-seed{args.seed}")

@@ -224,14 +224,15 @@ def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_p
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     data = _toy_data(tmp_path)
-    out = tmp_path / "out"
-    run("stability.py", "--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "B", "--data_dir", str(data), "--out", str(out),
-        "--device", "cpu", "--save_models")
-    folder = out / "models" / "B-lr0.001-seed1"
     # sentences of different lengths, so that padding would change the numbers
     with open(data / "validation.jsonl", "w") as f:
         f.writelines(json.dumps({"translation": {"de": "das haus ist rot ." * k, "en": "the house is red ." * k}}) + "\n"
                      for k in (1, 2, 3, 1, 4))
+    out = tmp_path / "out"
+    run("stability.py", "--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "B", "--data_dir", str(data), "--out", str(out),
+        "--device", "cpu", "--save_models", "--token_spread")
+    folder = out / "models" / "B-lr0.001-seed1"
+    final = json.loads((out / "results_B_seed1.json").read_text())["results"][0]["curve"][-1]
 
     def spread_table(path):
         stdout = run("eval_mode_gap.py", str(path), "--data_dir", str(data), "--token_spread")
@@ -261,6 +262,9 @@ def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_p
         assert 0.01 < expected < 1
         assert abs(table[name][0] - expected) < 1e-3, (name, table, expected)  # the table rounds to 5e-4
     assert table["decoder@0"][1] != table["decoder@0"][0]  # dropout on in the second value
+    # stability.py --token_spread recorded the same numbers for the final model during its run
+    assert abs(final["spread_encoder"] - table["encoder"][0]) < 1e-3, (final, table)
+    assert abs(final["spread_decoder_min"] - table["decoder@0"][0]) < 1e-3, (final, table)
 
     # a decoder whose last LayerNorm has gain 0 gives every token its bias: nothing differs between tokens
     with torch.no_grad():
