@@ -360,6 +360,12 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=args.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(warmup, args))
     curve = []
+    spread_at_start = None
+    if args.token_spread:  # before the first update (after the search, for C)
+        shares = token_spread(model, val_batches, train_mode=False)
+        spread_at_start = {"encoder": shares.pop("encoder"), "decoder_min": min(shares.values())}
+        print(f"  [{arm}{args.tag} lr={lr:g}] step 0: token spread: encoder {spread_at_start['encoder']:.3f}, "
+              f"decoder min {spread_at_start['decoder_min']:.3f}", flush=True)
     model.train()
     running = []
     for step, idx in enumerate(order, start=1):
@@ -391,7 +397,7 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
         folder = os.path.join(args.out, "models", f"{arm}{args.tag}-lr{lr:g}-seed{args.seed}")
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    return {"arm": arm + args.tag, "lr": lr, "seed": args.seed, "warmup_steps": warmup, "lr_zero_steps": args.lr_zero_steps, "curve": curve, "bleu": bleu, "chrf": chrf, "gradinit": search, "seconds": time.time() - start}
+    return {"arm": arm + args.tag, "lr": lr, "seed": args.seed, "warmup_steps": warmup, "lr_zero_steps": args.lr_zero_steps, "spread_at_start": spread_at_start, "curve": curve, "bleu": bleu, "chrf": chrf, "gradinit": search, "seconds": time.time() - start}
 
 
 def plot(results, path):

@@ -189,7 +189,7 @@ def test_stability_lr_zero_steps_fill_adams_moments_without_moving_the_weights(t
     data = _toy_data(tmp_path)
     common = ["--tiny", "--steps", "6", "--arms", "A", "--data_dir", str(data), "--device", "cpu"]
     run("stability.py", *common, "--lrs", "0", "--out", str(tmp_path / "still"))
-    run("stability.py", *common, "--lrs", "1e-2", "--lr_zero_steps", "4", "--out", str(tmp_path / "zero"))
+    run("stability.py", *common, "--lrs", "1e-2", "--lr_zero_steps", "4", "--out", str(tmp_path / "zero"), "--token_spread")
     run("stability.py", *common, "--lrs", "1e-2", "--out", str(tmp_path / "moving"))
     curves = {name: json.loads((tmp_path / name / "results_A_seed1.json").read_text())["results"][0]["curve"]
               for name in ("still", "zero", "moving")}
@@ -198,6 +198,10 @@ def test_stability_lr_zero_steps_fill_adams_moments_without_moving_the_weights(t
     assert curves["zero"][0]["val_loss"] == curves["still"][0]["val_loss"]
     assert curves["moving"][0]["val_loss"] != curves["still"][0]["val_loss"]
     assert curves["zero"][1]["val_loss"] != curves["still"][1]["val_loss"]
+    # --token_spread before the first update: the same weights as after 3 updates at lr 0, not as after 6
+    start = json.loads((tmp_path / "zero" / "results_A_seed1.json").read_text())["results"][0]["spread_at_start"]
+    assert start == {"encoder": curves["zero"][0]["spread_encoder"], "decoder_min": curves["zero"][0]["spread_decoder_min"]}
+    assert start["decoder_min"] != curves["zero"][1]["spread_decoder_min"]
 
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "stability.py"), *common, "--lr_zero_steps", "6",
                            "--out", str(tmp_path / "x")], capture_output=True, text=True)
