@@ -318,6 +318,18 @@ def lr_factor(warmup, args):
     return factor
 
 
+def spread_summary(model, batches):
+    """`token_spread` with dropout off, as the encoder's share and the least spread decoder layer's; leaves the model
+    in train mode."""
+    shares = token_spread(model, batches, train_mode=False)
+    model.train()
+    return {"encoder": shares.pop("encoder"), "decoder_min": min(shares.values())}
+
+
+def format_spread(shares):
+    return f"  token spread: encoder {shares['encoder']:.3f}, decoder min {shares['decoder_min']:.3f}"
+
+
 def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, collate):
     to_device = lambda b: {k: v.to(args.device) for k, v in b.items()}  # noqa: E731
     model = make_model(args, tokenizer)
@@ -362,10 +374,8 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
     curve = []
     spread_at_start = None
     if args.token_spread:  # before the first update (after the search, for C)
-        shares = token_spread(model, val_batches, train_mode=False)
-        spread_at_start = {"encoder": shares.pop("encoder"), "decoder_min": min(shares.values())}
-        print(f"  [{arm}{args.tag} lr={lr:g}] step 0: token spread: encoder {spread_at_start['encoder']:.3f}, "
-              f"decoder min {spread_at_start['decoder_min']:.3f}", flush=True)
+        spread_at_start = spread_summary(model, val_batches)
+        print(f"  [{arm}{args.tag} lr={lr:g}] step 0: {format_spread(spread_at_start).strip()}", flush=True)
     model.train()
     running = []
     for step, idx in enumerate(order, start=1):
@@ -386,11 +396,9 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
             curve.append({"step": step, "train_loss": train_loss, "val_loss": validation_loss(model, val_batches, args)})
             spread = ""
             if args.token_spread:
-                shares = token_spread(model, val_batches, train_mode=False)
-                model.train()
-                curve[-1]["spread_encoder"] = shares.pop("encoder")
-                curve[-1]["spread_decoder_min"] = min(shares.values())
-                spread = f"  token spread: encoder {curve[-1]['spread_encoder']:.3f}, decoder min {curve[-1]['spread_decoder_min']:.3f}"
+                shares = spread_summary(model, val_batches)
+                curve[-1].update({f"spread_{name}": share for name, share in shares.items()})
+                spread = format_spread(shares)
             print(f"  [{arm}{args.tag} lr={lr:g}] step {step}: train {train_loss:.3f}  val {curve[-1]['val_loss']:.3f}{spread}", flush=True)
     bleu, chrf = validation_bleu(model, tokenizer, val_batches, references, args)
     if args.save_models:
