@@ -327,7 +327,7 @@ def spread_summary(model, batches):
 
 
 def format_spread(shares):
-    return f"  token spread: encoder {shares['encoder']:.3f}, decoder min {shares['decoder_min']:.3f}"
+    return f"token spread: encoder {shares['encoder']:.3f}, decoder min {shares['decoder_min']:.3f}"
 
 
 def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, collate):
@@ -375,7 +375,7 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
     spread_at_start = None
     if args.token_spread:  # before the first update (after the search, for C)
         spread_at_start = spread_summary(model, val_batches)
-        print(f"  [{arm}{args.tag} lr={lr:g}] step 0: {format_spread(spread_at_start).strip()}", flush=True)
+        print(f"  [{arm}{args.tag} lr={lr:g}] step 0: {format_spread(spread_at_start)}", flush=True)
     model.train()
     running = []
     for step, idx in enumerate(order, start=1):
@@ -398,7 +398,7 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
             if args.token_spread:
                 shares = spread_summary(model, val_batches)
                 curve[-1].update({f"spread_{name}": share for name, share in shares.items()})
-                spread = format_spread(shares)
+                spread = "  " + format_spread(shares)
             print(f"  [{arm}{args.tag} lr={lr:g}] step {step}: train {train_loss:.3f}  val {curve[-1]['val_loss']:.3f}{spread}", flush=True)
     bleu, chrf = validation_bleu(model, tokenizer, val_batches, references, args)
     if args.save_models:
