@@ -75,7 +75,8 @@ class GradInitArguments:
         gradinit_beta2 (`float`, *optional*, defaults to `0.999`):
             β2 of the Adam optimizer that updates the scales.
         gradinit_eta (`float`, *optional*, defaults to `1e-3`):
-            η, the learning rate of the simulated first optimizer step. Independent of the training learning rate.
+            η, the learning rate of the simulated first optimizer step. Independent of the training learning rate;
+            the paper sets it to twice the training learning rate (1e-3 for 5e-4), as the README recommends.
         gradinit_gamma (`float`, *optional*, defaults to `1000.0`):
             γ, the bound on the gradient norm. While ‖g‖ > γ the search lowers ‖g‖ instead of the loss.
         gradinit_min_scale (`float`, *optional*, defaults to `0.01`):
@@ -148,7 +149,10 @@ class GradInitArguments:
     gradinit_beta2: float = field(default=0.999, metadata={"help": "beta2 of the Adam optimizer of the scales."})
     gradinit_eta: float = field(
         default=1e-3,
-        metadata={"help": "eta, learning rate of the simulated first optimizer step (not the training lr)."},
+        metadata={
+            "help": "eta, learning rate of the simulated first optimizer step (not the training lr; the paper uses "
+            "twice the training lr)."
+        },
     )
     gradinit_gamma: float = field(
         default=1000.0,

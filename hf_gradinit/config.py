@@ -54,7 +54,7 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         gradinit_ln_lr (`float` or `None`, defaults to `None`): learning rate of LayerNorm-weight scales.
         gradinit_beta1 (`float`, defaults to `0.9`), gradinit_beta2 (`float`, defaults to `0.999`): Adam betas of
             the scales.
-        gradinit_eta (`float`, defaults to `1e-3`): η, learning rate of the simulated step.
+        gradinit_eta (`float`, defaults to `1e-3`): η, learning rate of the simulated step (the paper: 2 × training lr).
         gradinit_gamma (`float`, defaults to `1000.0`): γ, bound on the gradient norm.
         gradinit_min_scale (`float`, defaults to `0.01`): lower bound of weight and LayerNorm scales.
         gradinit_ln_min_scale (`float` or `None`, defaults to `None`): lower bound of LayerNorm scales alone
