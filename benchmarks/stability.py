@@ -21,7 +21,9 @@ linear decay, no clipping, bf16 autocast on CUDA (the search itself computes in 
 win. `--parallel` runs every arm as a process of its own (on one GPU, side by side) and merges their results.
 
 Arms can run as separate processes (`--arms A`, one core each) into one --out folder; `--report` then merges
-the `results_*.json` files found there into one table and plot.
+the `results_*.json` files found there into one table and plot. With `--resumable` each arm saves its state at
+every evaluation (`benchmarks/run_state.py`): the same command started again continues a cut run, and with more
+`--steps` extends a finished one (constant schedule; give B's warmup as `--warmup_steps` so that it stays put).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from hf_gradinit.translation.modeling import MODEL_CLASSES, _scratch_config  # n
 from hf_gradinit.translation.tokenizer import train_tokenizer  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run_state import load_state, restore, save_state, state_path  # noqa: E402
 from token_spread import token_spread  # noqa: E402
 
 ARMS = {"A": "default init, no warmup", "B": "default init, warmup", "C": "GradInit, no warmup"}
@@ -74,6 +77,8 @@ def parse_args(argv=None):
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--max_tokens", type=int, default=None, help="token-budget training batches instead of --batch_size rows")
     p.add_argument("--warmup_fraction", type=float, default=0.1, help="arm B's linear warmup, as a share of --steps")
+    p.add_argument("--warmup_steps", type=int, default=None,
+                   help="arm B's linear warmup in updates (wins over --warmup_fraction; keeps it fixed when --steps grows)")
     p.add_argument("--lr_zero_steps", type=int, default=0,
                    help="every arm: the first N of --steps updates at lr 0, so Adam's moment estimates fill on N batches "
                    "before the weights move; the arm's schedule starts after them (a test of what warmup does)")
@@ -123,6 +128,10 @@ def parse_args(argv=None):
     p.add_argument("--token_spread", action="store_true",
                    help="at every evaluation, also the share of the encoder's output and of the least spread decoder layer's "
                    "output that differs between tokens, dropout off (benchmarks/token_spread.py)")
+    p.add_argument("--resumable", action="store_true",
+                   help="save each arm's state under --out/state/ at every evaluation, and continue from a state found "
+                   "there: the same command started again resumes a cut run, and with more --steps (constant schedule) "
+                   "extends a finished one (benchmarks/run_state.py)")
     p.add_argument("--save_models", action="store_true", help="save each arm's final model and tokenizer (save_pretrained) under --out/models/")
     p.add_argument("--num_beams", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
@@ -141,6 +150,8 @@ def parse_args(argv=None):
         args.gradinit_iters, args.eval_every = min(args.gradinit_iters, 3), max(1, args.steps // 2)
     if args.report:
         return args
+    if args.warmup_steps is not None and args.warmup_steps < 0:
+        p.error(f"--warmup_steps {args.warmup_steps}: must be at least 0")
     if not 0 <= args.lr_zero_steps < args.steps:
         p.error(f"--lr_zero_steps {args.lr_zero_steps}: must be at least 0 and below --steps ({args.steps})")
     for name in ("train.jsonl.gz", "validation.jsonl"):
@@ -318,6 +329,15 @@ def lr_factor(warmup, args):
     return factor
 
 
+def arm_warmup(arm, args):
+    """Arm B's warmup updates (0 for A and C): --warmup_steps, or --warmup_fraction of --steps."""
+    if arm != "B":
+        return 0
+    if args.warmup_steps is not None:
+        return args.warmup_steps
+    return max(1, round(args.warmup_fraction * args.steps)) if args.warmup_fraction > 0 else 0
+
+
 def spread_summary(model, batches):
     """`token_spread` with dropout off, as the encoder's share and the least spread decoder layer's; leaves the model
     in train mode."""
@@ -335,7 +355,10 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
     model = make_model(args, tokenizer)
     search = None
     start = time.time()
-    if arm == "C":
+    warmup = arm_warmup(arm, args)
+    path = state_path(args, arm, lr)
+    resumed = load_state(path, args, arm, lr, warmup) if args.resumable else None
+    if arm == "C" and resumed is None:
         gi_order = search_order(train, args)
         gi_batches = (to_device(collate([train[i] for i in idx])) for idx in gi_order)
         gi_args = GradInitArguments(
@@ -368,17 +391,22 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
             "grad_norm_last": result.history[-1]["grad_norm"],
             **result.scale_summary(),
         }
-    warmup = max(1, round(args.warmup_fraction * args.steps)) if arm == "B" and args.warmup_fraction > 0 else 0
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=args.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(warmup, args))
-    curve = []
-    spread_at_start = None
-    if args.token_spread:  # before the first update (after the search, for C)
+    curve, spread_at_start, done, earlier_seconds = [], None, 0, 0.0
+    if resumed is not None:
+        restore(resumed, model, optimizer, schedule)
+        curve, spread_at_start, search = resumed["curve"], resumed["spread_at_start"], resumed["search"]
+        done, earlier_seconds = resumed["step"], resumed["seconds"]
+        print(f"  [{arm}{args.tag} lr={lr:g}] continuing from step {done} ({path})", flush=True)
+    elif args.token_spread:  # before the first update (after the search, for C)
         spread_at_start = spread_summary(model, val_batches)
         print(f"  [{arm}{args.tag} lr={lr:g}] step 0: {format_spread(spread_at_start)}", flush=True)
     model.train()
     running = []
     for step, idx in enumerate(order, start=1):
+        if step <= done:
+            continue
         batch = to_device(collate([train[i] for i in idx]))
         with autocast(args):
             loss = loss_of(model, batch, args.label_smoothing)
@@ -400,12 +428,17 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
                 curve[-1].update({f"spread_{name}": share for name, share in shares.items()})
                 spread = "  " + format_spread(shares)
             print(f"  [{arm}{args.tag} lr={lr:g}] step {step}: train {train_loss:.3f}  val {curve[-1]['val_loss']:.3f}{spread}", flush=True)
+            if args.resumable:
+                save_state(path, args, arm, lr, warmup, step, model, optimizer, schedule, {
+                    "curve": curve, "spread_at_start": spread_at_start, "search": search,
+                    "seconds": earlier_seconds + time.time() - start,
+                })
     bleu, chrf = validation_bleu(model, tokenizer, val_batches, references, args)
     if args.save_models:
         folder = os.path.join(args.out, "models", f"{arm}{args.tag}-lr{lr:g}-seed{args.seed}")
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    return {"arm": arm + args.tag, "lr": lr, "seed": args.seed, "warmup_steps": warmup, "lr_zero_steps": args.lr_zero_steps, "spread_at_start": spread_at_start, "curve": curve, "bleu": bleu, "chrf": chrf, "gradinit": search, "seconds": time.time() - start}
+    return {"arm": arm + args.tag, "lr": lr, "seed": args.seed, "warmup_steps": warmup, "lr_zero_steps": args.lr_zero_steps, "spread_at_start": spread_at_start, "curve": curve, "bleu": bleu, "chrf": chrf, "gradinit": search, "seconds": earlier_seconds + time.time() - start}
 
 
 def plot(results, path):

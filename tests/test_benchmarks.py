@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -277,3 +278,49 @@ def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_p
     tokenizer.save_pretrained(tmp_path / "collapsed")
     collapsed = spread_table(tmp_path / "collapsed")
     assert collapsed["decoder@0"][0] < 1e-6 and collapsed["encoder"] == table["encoder"]
+
+
+def _final_weights(out, arm):
+    from safetensors.torch import load_file
+
+    return load_file(str(next((out / "models").glob(f"{arm}-*")) / "model.safetensors"))
+
+
+@pytest.mark.parametrize("arm", ["B", "C"])
+def test_stability_resumable_run_cut_and_continued_ends_with_the_uninterrupted_runs_weights(tmp_path, arm):
+    data = _toy_data(tmp_path)
+    # lr 1e-2 and dropout: every update and every dropout mask changes the weights; B's warmup spans the cut
+    common = ["--tiny", "--lrs", "1e-2", "--arms", arm, "--data_dir", str(data), "--device", "cpu", "--save_models",
+              "--warmup_steps", "4"]
+    run("stability.py", *common, "--steps", "6", "--out", str(tmp_path / "straight"))
+    cut = tmp_path / "cut"
+    run("stability.py", *common, "--steps", "3", "--out", str(cut), "--resumable")
+    stdout = run("stability.py", *common, "--steps", "6", "--out", str(cut), "--resumable")
+    assert "continuing from step 3" in stdout and "search 1:" not in stdout  # C: the scales come with the weights
+    straight, continued = _final_weights(tmp_path / "straight", arm), _final_weights(cut, arm)
+    assert straight.keys() == continued.keys()
+    for name in straight:
+        torch.testing.assert_close(continued[name], straight[name], rtol=0, atol=0, msg=name)
+    results = [json.loads((out / f"results_{arm}_seed1.json").read_text())["results"][0] for out in (tmp_path / "straight", cut)]
+    assert results[1]["curve"][-1] == results[0]["curve"][-1]
+    # C: the search's summary is the one the first part recorded (its seconds are its own)
+    searches = [{k: v for k, v in (r["gradinit"] or {}).items() if k != "seconds"} for r in results]
+    assert searches[1] == searches[0] and bool(searches[0]) == (arm == "C")
+
+
+def test_stability_resumable_refuses_a_state_trained_otherwise(tmp_path):
+    data = _toy_data(tmp_path)
+    common = ["--tiny", "--lrs", "1e-2", "--arms", "B", "--data_dir", str(data), "--device", "cpu", "--resumable", "--warmup_fraction", "0.5",
+              "--out", str(tmp_path / "out")]
+    run("stability.py", *common, "--steps", "2", "--lr_schedule", "linear")
+
+    def refused(*flags):
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "stability.py"), *common, *flags],
+                              capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        return proc.stderr
+
+    assert "saved with --dropout 0.1, this run has 0.2" in refused("--steps", "2", "--lr_schedule", "linear", "--dropout", "0.2")
+    assert "--warmup_steps / --warmup_fraction 1, this run has 2" in refused("--steps", "4", "--lr_schedule", "linear")
+    assert "only a constant schedule can be extended" in refused("--steps", "4", "--lr_schedule", "linear", "--warmup_steps", "1")
+    assert "already trained 2 steps, more than --steps 1" in refused("--steps", "1", "--lr_schedule", "linear", "--warmup_steps", "1")
