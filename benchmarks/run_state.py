@@ -47,11 +47,24 @@ def save_state(path, args, arm, lr, warmup, step, model, optimizer, schedule, ex
     os.replace(path + ".tmp", path)
 
 
+def check_saved(path, args, arm, lr, warmup):
+    """Refuse (naming the flag) a saved state this run cannot continue. The state is read memory-mapped, so every
+    arm can be checked before any data is loaded or any arm trains, without reading its weights."""
+    if os.path.isfile(path):
+        _refuse_if_incompatible(torch.load(path, map_location="cpu", weights_only=False, mmap=True), path, args, arm, lr,
+                                warmup)
+
+
 def load_state(path, args, arm, lr, warmup):
     """The saved state of this arm, or None if there is none; refused (naming the flag) if it was trained otherwise."""
     if not os.path.isfile(path):
         return None
     state = torch.load(path, map_location=args.device, weights_only=False)
+    _refuse_if_incompatible(state, path, args, arm, lr, warmup)
+    return state
+
+
+def _refuse_if_incompatible(state, path, args, arm, lr, warmup):
     saved, now = state["flags"], run_flags(args, arm, lr, warmup)
     for name, value in now.items():
         if saved.get(name) != value:
@@ -64,7 +77,6 @@ def load_state(path, args, arm, lr, warmup):
         raise SystemExit(f"{path}: --steps {args.steps} differs from the run's {state['steps']}, and the "
                          f"{args.lr_schedule} schedule's lr depends on --steps; "
                          "only a constant schedule can be extended")
-    return state
 
 
 def restore(state, model, optimizer, schedule):

@@ -51,7 +51,7 @@ from hf_gradinit.translation.modeling import MODEL_CLASSES, _scratch_config  # n
 from hf_gradinit.translation.tokenizer import train_tokenizer  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run_state import load_state, restore, save_state, state_path  # noqa: E402
+from run_state import check_saved, load_state, restore, save_state, state_path  # noqa: E402
 from token_spread import token_spread  # noqa: E402
 
 ARMS = {"A": "default init, no warmup", "B": "default init, warmup", "C": "GradInit, no warmup"}
@@ -596,6 +596,10 @@ def main(argv=None):
         results = merged_results(args.out)
         report(results, args.out, args.reach_loss)
         return results
+    if args.resumable:  # a state this run cannot continue is refused before any data is loaded or any arm trains
+        for lr in args.lrs:
+            for arm in args.arms:
+                check_saved(state_path(args, arm, lr), args, arm, lr, arm_warmup(arm, args))
     if args.parallel:
         return run_parallel(args)
     if args.threads:

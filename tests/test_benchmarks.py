@@ -318,9 +318,12 @@ def test_stability_resumable_refuses_a_state_trained_otherwise(tmp_path):
         proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "stability.py"), *common, *flags],
                               capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert "training pairs" not in proc.stdout and "arm " not in proc.stdout  # refused before any work starts
         return proc.stderr
 
     assert "saved with --dropout 0.1, this run has 0.2" in refused("--steps", "2", "--lr_schedule", "linear", "--dropout", "0.2")
     assert "--warmup_steps / --warmup_fraction 1, this run has 2" in refused("--steps", "4", "--lr_schedule", "linear")
     assert "only a constant schedule can be extended" in refused("--steps", "4", "--lr_schedule", "linear", "--warmup_steps", "1")
     assert "already trained 2 steps, more than --steps 1" in refused("--steps", "1", "--lr_schedule", "linear", "--warmup_steps", "1")
+    # A has no state and B's cannot be continued: refused before A trains, not after
+    assert "saved with --dropout 0.1" in refused("--arms", "A", "B", "--steps", "2", "--lr_schedule", "linear", "--dropout", "0.2")
