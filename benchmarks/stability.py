@@ -616,8 +616,10 @@ def main(argv=None):
         for arm in args.arms:
             print(f"arm {arm}{args.tag} ({ARMS[arm]}), lr {lr:g}", flush=True)
             results.append(run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, collate))
-            with open(results_path, "w") as f:  # after every arm: a cut run keeps its arms
+            with open(results_path + ".tmp", "w") as f:  # after every arm: a cut run keeps its arms
                 json.dump({"args": vars(args), "results": results}, f, indent=2)
+            # renamed into place whole: with --parallel the other arms' processes read this file for their report
+            os.replace(results_path + ".tmp", results_path)
     report(merged_results(args.out), args.out, args.reach_loss)
     return results
 
