@@ -64,7 +64,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    tokenizer, train, _, _ = load_data(args)
+    tokenizer, train, _, _, _ = load_data(args)
     batch = {k: v.to(args.device) for k, v in make_collate(tokenizer)(train[: args.batch_size]).items()}
     loss_fn = lambda m, b: loss_of(m, b, args.label_smoothing)  # noqa: E731
     print(f"{args.model} {args.layers}+{args.layers} layers, d {args.d_model}, init {args.init}; one batch of "

@@ -89,7 +89,7 @@ def main(argv=None):
     args = parse_args(argv + ["--gradinit_iters", str(iters)])
     if args.threads:
         torch.set_num_threads(args.threads)
-    tokenizer, train, val, _ = load_data(args)
+    tokenizer, train, val, _, _ = load_data(args)
     collate = make_collate(tokenizer)
     to_device = lambda b: {k: v.to(args.device) for k, v in b.items()}  # noqa: E731
 

@@ -17,12 +17,12 @@ import torch
 TRAINING_FLAGS = (
     "data_dir", "max_train_samples", "vocab_size", "max_length", "model", "init", "layers", "d_model", "ffn", "heads",
     "dropout", "attention_dropout", "activation_dropout", "weight_decay", "label_smoothing", "batch_size",
-    "max_tokens", "lr_zero_steps", "lr_schedule", "bf16", "seed", "device",
+    "max_tokens", "lr_zero_steps", "lr_schedule", "bf16", "seed", "device", "heldout_every",
 )
 SEARCH_FLAGS = (
     "gradinit_iters", "gradinit_batch_size", "gradinit_max_tokens", "gradinit_lr", "gradinit_eta", "gradinit_gamma",
     "gradinit_max_scale", "gradinit_beta2", "gradinit_ln_min_scale", "gradinit_hvp", "gradinit_reference_step",
-    "gradinit_freeze_zero_biases", "gradinit_scales_from", "gradinit_scales_ln_floor",
+    "gradinit_freeze_zero_biases", "gradinit_scales_from", "gradinit_scales_ln_floor", "search_seed",
 )
 
 

@@ -104,12 +104,19 @@ def parse_args(argv=None):
     p.add_argument("--max_length", type=int, default=64)
     p.add_argument("--max_train_samples", type=int, default=None)
     p.add_argument("--max_eval_samples", type=int, default=300, help="validation sentences for loss and BLEU")
+    p.add_argument("--heldout_every", type=int, default=None,
+                   help="a held-out test split carved out of the training file: of its sentence pairs (both sides end in "
+                   ". ? or ! and have at least 3 words, the validation file's rule), the N-th, 2N-th, ... in file order; "
+                   "left out of training and of the tokenizer, and scored (loss, greedy BLEU/chrF) after the last update")
     p.add_argument("--label_smoothing", type=float, default=0.1)
     p.add_argument("--gradinit_iters", type=int, default=100)
     p.add_argument("--gradinit_batch_size", type=int, default=None, help="defaults to --batch_size")
     p.add_argument("--gradinit_max_tokens", type=int, default=None, help="token-budget search batches (default: --max_tokens, if given)")
     p.add_argument("--gradinit_lr", type=float, default=1e-2)
     p.add_argument("--gradinit_eta", type=float, default=1e-3)
+    p.add_argument("--search_seed", type=int, default=None,
+                   help="seed of the search's batch order alone (default: --seed + 1, the rule of every earlier run); "
+                   "init and training batches keep --seed")
     p.add_argument("--gradinit_gamma", type=float, default=1000.0)
     p.add_argument("--gradinit_max_scale", type=float, default=100.0)
     p.add_argument("--gradinit_beta2", type=float, default=0.98)
@@ -152,6 +159,8 @@ def parse_args(argv=None):
         return args
     if args.warmup_steps is not None and args.warmup_steps < 0:
         p.error(f"--warmup_steps {args.warmup_steps}: must be at least 0")
+    if args.heldout_every is not None and args.heldout_every < 2:
+        p.error(f"--heldout_every {args.heldout_every}: must be at least 2")
     if not 0 <= args.lr_zero_steps < args.steps:
         p.error(f"--lr_zero_steps {args.lr_zero_steps}: must be at least 0 and below --steps ({args.steps})")
     for name in ("train.jsonl.gz", "validation.jsonl"):
@@ -173,19 +182,46 @@ def read_pairs(path, limit=None):
     return pairs
 
 
+def is_sentence_pair(de, en):
+    """The validation file's rule for a full sentence pair: both sides end in . ? or ! and have at least 3 words."""
+    return all(side.rstrip()[-1:] in (".", "?", "!") and len(side.split()) >= 3 for side in (de, en))
+
+
+def split_heldout(pairs, every):
+    """(training pairs, held-out pairs): of the sentence pairs, the `every`-th, 2·`every`-th, ... in file order are
+    held out; every other pair stays in training, in its order."""
+    train, heldout, sentences = [], [], 0
+    for pair in pairs:
+        if is_sentence_pair(*pair):
+            sentences += 1
+            if sentences % every == 0:
+                heldout.append(pair)
+                continue
+        train.append(pair)
+    return train, heldout
+
+
 def load_data(args):
+    """Tokenizer, encoded training, validation and held-out test rows (empty without --heldout_every), and the
+    reference translations of validation and test."""
     pairs = {
         "train": read_pairs(os.path.join(args.data_dir, "train.jsonl.gz"), args.max_train_samples),
         "validation": read_pairs(os.path.join(args.data_dir, "validation.jsonl"), args.max_eval_samples),
+        "test": [],
     }
+    if args.heldout_every:
+        pairs["train"], pairs["test"] = split_heldout(pairs["train"], args.heldout_every)
     tokenizer = train_tokenizer((s for pair in pairs["train"] for s in pair), "bpe", args.vocab_size)
 
     def encode(split):
+        if not pairs[split]:
+            return []
         src, tgt = zip(*pairs[split])
         enc = tokenizer(list(src), text_target=list(tgt), max_length=args.max_length, truncation=True)
         return [{"input_ids": i, "attention_mask": m, "labels": l} for i, m, l in zip(enc["input_ids"], enc["attention_mask"], enc["labels"])]
 
-    return tokenizer, encode("train"), encode("validation"), [t for _, t in pairs["validation"]]
+    references = {split: [t for _, t in pairs[split]] for split in ("validation", "test")}
+    return tokenizer, encode("train"), encode("validation"), encode("test"), references
 
 
 def make_model(args, tokenizer):
@@ -248,8 +284,12 @@ def training_order(train, args):
 def search_order(train, args):
     budget = args.gradinit_max_tokens or (args.max_tokens if args.gradinit_batch_size is None else None)
     if budget is None:
-        return batch_order(len(train), args.gradinit_batch_size or args.batch_size, args.gradinit_iters, args.seed + 1)
-    return budget_order(example_lengths(train), budget, args.gradinit_iters, args.seed + 1, min_rows=3)
+        return batch_order(len(train), args.gradinit_batch_size or args.batch_size, args.gradinit_iters, search_seed(args))
+    return budget_order(example_lengths(train), budget, args.gradinit_iters, search_seed(args), min_rows=3)
+
+
+def search_seed(args):
+    return args.seed + 1 if args.search_seed is None else args.search_seed
 
 
 def loss_of(model, batch, label_smoothing):
@@ -350,7 +390,7 @@ def format_spread(shares):
     return f"token spread: encoder {shares['encoder']:.3f}, decoder min {shares['decoder_min']:.3f}"
 
 
-def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, collate):
+def run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, references, collate):
     to_device = lambda b: {k: v.to(args.device) for k, v in b.items()}  # noqa: E731
     model = make_model(args, tokenizer)
     search = None
@@ -379,7 +419,8 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
         else:
             result = gradinit(model, gi_batches, gi_args, loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing),
                               callback=report, progress_bar=False)
-            folder = os.path.join(args.out, f"gradinit_C{args.tag}" + (f"_seed{args.seed}" if args.seed != 1 else ""))
+            folder = os.path.join(args.out, f"gradinit_C{args.tag}" + (f"_seed{args.seed}" if args.seed != 1 else "")
+                                  + (f"_search{args.search_seed}" if args.search_seed is not None else ""))
             result.save(folder)
             plot_scales(result, os.path.join(folder, "scales.png"))
         first_objective = next((r["step"] for r in result.history if not r["constraint"]), None)
@@ -433,12 +474,18 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, col
                     "curve": curve, "spread_at_start": spread_at_start, "search": search,
                     "seconds": earlier_seconds + time.time() - start,
                 })
-    bleu, chrf = validation_bleu(model, tokenizer, val_batches, references, args)
+    bleu, chrf = validation_bleu(model, tokenizer, val_batches, references["validation"], args)
+    test = {}
+    if test_batches:  # the held-out split, scored once, after the last update
+        test["test_loss"] = validation_loss(model, test_batches, args)
+        test["test_bleu"], test["test_chrf"] = validation_bleu(model, tokenizer, test_batches, references["test"], args)
+        print(f"  [{arm}{args.tag} lr={lr:g}] held-out test: loss {test['test_loss']:.3f}  BLEU {test['test_bleu']:.2f}  "
+              f"chrF {test['test_chrf']:.1f}", flush=True)
     if args.save_models:
         folder = os.path.join(args.out, "models", f"{arm}{args.tag}-lr{lr:g}-seed{args.seed}")
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    return {"arm": arm + args.tag, "lr": lr, "seed": args.seed, "warmup_steps": warmup, "lr_zero_steps": args.lr_zero_steps, "spread_at_start": spread_at_start, "curve": curve, "bleu": bleu, "chrf": chrf, "gradinit": search, "seconds": earlier_seconds + time.time() - start}
+    return {"arm": arm + args.tag, "lr": lr, "seed": args.seed, "warmup_steps": warmup, "lr_zero_steps": args.lr_zero_steps, "spread_at_start": spread_at_start, "curve": curve, "bleu": bleu, "chrf": chrf, **test, "gradinit": search, "seconds": earlier_seconds + time.time() - start}
 
 
 def plot(results, path):
@@ -604,18 +651,22 @@ def main(argv=None):
         return run_parallel(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    tokenizer, train, val, references = load_data(args)
+    tokenizer, train, val, test, references = load_data(args)
     collate = make_collate(tokenizer)
 
-    val_batches = [{k: v.to(args.device) for k, v in collate(val[i : i + 64]).items()} for i in range(0, len(val), 64)]
+    def batches(rows):
+        return [{k: v.to(args.device) for k, v in collate(rows[i : i + 64]).items()} for i in range(0, len(rows), 64)]
+
+    val_batches, test_batches = batches(val), batches(test)
     order = training_order(train, args)
-    print(f"{len(train)} training pairs, {len(val)} validation sentences, vocab {len(tokenizer)}, device {args.device}")
+    print(f"{len(train)} training pairs, {len(val)} validation sentences, {len(test)} held-out test pairs, "
+          f"vocab {len(tokenizer)}, device {args.device}")
     results = []
     results_path = os.path.join(args.out, f"results_{''.join(args.arms)}{args.tag}_seed{args.seed}.json")
     for lr in args.lrs:
         for arm in args.arms:
             print(f"arm {arm}{args.tag} ({ARMS[arm]}), lr {lr:g}", flush=True)
-            results.append(run_arm(arm, lr, args, tokenizer, train, order, val_batches, references, collate))
+            results.append(run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, references, collate))
             with open(results_path + ".tmp", "w") as f:  # after every arm: a cut run keeps its arms
                 json.dump({"args": vars(args), "results": results}, f, indent=2)
             # renamed into place whole: with --parallel the other arms' processes read this file for their report

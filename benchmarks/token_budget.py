@@ -75,7 +75,7 @@ def main(argv=None):
     args, margs = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    tokenizer, train, _, _ = stability.load_data(margs)
+    tokenizer, train, _, _, _ = stability.load_data(margs)
     collate = stability.make_collate(tokenizer)
     lengths = example_lengths(train)
     rng = random.Random(0)
