@@ -51,6 +51,7 @@ from hf_gradinit.translation.modeling import MODEL_CLASSES, _scratch_config  # n
 from hf_gradinit.translation.tokenizer import train_tokenizer  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import confirmatory  # noqa: E402
 from run_state import check_saved, load_state, restore, save_state, state_path  # noqa: E402
 from token_spread import token_spread  # noqa: E402
 
@@ -551,6 +552,7 @@ def report(results, out, reach=6.5):
         print(f"| {r['lr']:g} | {r['arm']}: {ARMS[r['arm'][0]]} | {last['train_loss']:.3f} | {last['val_loss']:.3f} | {r['bleu']:.2f} | {r['chrf']:.1f} | {scales} | {r['seconds']:.0f} |")
     if any(len(runs) > 1 for runs in _by_arm(results).values()):
         seed_summary(results, reach)
+    confirmatory.report(results, out)
 
 
 def _by_arm(results):
@@ -582,17 +584,26 @@ def seed_summary(results, reach):
         reached = ", ".join("—" if x is None else str(x) for x in reached)
         print(f"| {lr:g} | {arm} | {len(runs)} | " + " | ".join(at) + f" | {reached} | {_mean_sd([r['bleu'] for r in runs])} | {_mean_sd([r['chrf'] for r in runs])} |")
     finals = {(r["lr"], r["arm"], r.get("seed")): r["curve"][-1]["val_loss"] for r in results}
-    trios = sorted({(lr, seed) for lr, arm, seed in finals if arm == "C"})
-    if trios:
-        print("\nThe claim, per seed (final validation loss): holds if C ends within 0.1 of B and at least 0.5 below A.")
+    cases = sorted({(lr, seed) for lr, arm, seed in finals if arm.startswith("C")}, key=lambda k: (k[0], k[1] or 0))
+    if cases:
+        print("\nThe claim, per seed (final validation loss): holds if C ends within 0.1 of B and at least 0.5 below A; "
+              "every C and B variant (tag) of a seed, '—' where an arm has not run.")
         print("| lr | seed | A | B | C | C − B | A − C | holds |")
-        print("|---|---:|---:|---:|---:|---:|---:|---|")
-        for lr, seed in trios:
-            a, b, c = (finals.get((lr, arm, seed)) for arm in "ABC")
-            if a is None or b is None:
-                continue
-            holds = c - b <= 0.1 and a - c >= 0.5
-            print(f"| {lr:g} | {seed} | {a:.3f} | {b:.3f} | {c:.3f} | {c - b:+.3f} | {a - c:+.3f} | {'yes' if holds else 'no'} |")
+        print("|---|---:|---|---|---|---:|---:|---|")
+        for lr, seed in cases:
+            variants = {base: sorted(arm for l, arm, s in finals if l == lr and s == seed and arm.startswith(base))
+                        for base in "ABC"}
+            a_arm = "A" if "A" in variants["A"] else next(iter(variants["A"]), None)
+            a = finals.get((lr, a_arm, seed))
+            for c_arm in variants["C"]:
+                c = finals[(lr, c_arm, seed)]
+                for b_arm in variants["B"] or [None]:
+                    b = finals.get((lr, b_arm, seed))
+                    cb = f"{c - b:+.3f}" if b is not None else "—"
+                    ac = f"{a - c:+.3f}" if a is not None else "—"
+                    holds = "—" if a is None or b is None else ("yes" if c - b <= 0.1 and a - c >= 0.5 else "no")
+                    cell = lambda arm, v: "—" if v is None else f"{arm}: {v:.3f}"  # noqa: E731
+                    print(f"| {lr:g} | {seed} | {cell(a_arm, a)} | {cell(b_arm, b)} | {cell(c_arm, c)} | {cb} | {ac} | {holds} |")
     searches = [r for r in results if r["gradinit"]]
     if searches:
         print("\n| arm | seed | ‖g‖ first → last | constraint fraction | first objective step | scales min / mean / max |")
