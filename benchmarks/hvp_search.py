@@ -102,7 +102,8 @@ def main(argv=None):
         label = hvp if hvp not in ways[: number - 1] else f"{hvp} ({number})"
         model = make_model(args, tokenizer)
         gi_args = GradInitArguments(
-            gradinit_iters=iters, gradinit_lr=args.gradinit_lr, gradinit_eta=args.gradinit_eta,
+            gradinit_iters=iters, gradinit_lr=args.gradinit_lr,
+            gradinit_eta=1e-3 if args.gradinit_eta is None else args.gradinit_eta,  # the η §1b measured with
             gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale,
             gradinit_beta2=args.gradinit_beta2, gradinit_hvp=hvp,
         )

@@ -32,6 +32,8 @@ def state_path(args, arm, lr):
 
 def run_flags(args, arm, lr, warmup):
     flags = {name: getattr(args, name) for name in TRAINING_FLAGS + (SEARCH_FLAGS if arm == "C" else ())}
+    if arm == "C" and flags["gradinit_eta"] is None:  # η left to follow the lr: the value used is what counts
+        flags["gradinit_eta"] = 2 * lr
     return {**flags, "lr": lr, "warmup": warmup}
 
 

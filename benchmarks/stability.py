@@ -61,7 +61,7 @@ ARMS = {"A": "default init, no warmup", "B": "default init, warmup", "C": "GradI
 PAPER = dict(
     model="transformer", init="fairseq", layers=6, d_model=512, ffn=1024, heads=4, dropout=0.3,
     attention_dropout=0.1, activation_dropout=0.1, weight_decay=1e-4, label_smoothing=0.1, max_tokens=4096,
-    gradinit_max_tokens=6000, gradinit_iters=780, gradinit_lr=2.5e-3, gradinit_beta2=0.98, gradinit_eta=1e-3,
+    gradinit_max_tokens=6000, gradinit_iters=780, gradinit_lr=2.5e-3, gradinit_beta2=0.98,
     gradinit_gamma=1000.0, gradinit_max_scale=100.0, lrs=[5e-4], lr_schedule="linear", bf16=True, vocab_size=10000,
     max_length=128,
 )
@@ -114,7 +114,8 @@ def parse_args(argv=None):
     p.add_argument("--gradinit_batch_size", type=int, default=None, help="defaults to --batch_size")
     p.add_argument("--gradinit_max_tokens", type=int, default=None, help="token-budget search batches (default: --max_tokens, if given)")
     p.add_argument("--gradinit_lr", type=float, default=1e-2)
-    p.add_argument("--gradinit_eta", type=float, default=1e-3)
+    p.add_argument("--gradinit_eta", type=float, default=None,
+                   help="η of the search (default: 2 × the arm's lr, as GradInitConfig; §2a⁵)")
     p.add_argument("--search_seed", type=int, default=None,
                    help="seed of the search's batch order alone (default: --seed + 1, the rule of every earlier run); "
                    "init and training batches keep --seed")
@@ -289,6 +290,11 @@ def search_order(train, args):
     return budget_order(example_lengths(train), budget, args.gradinit_iters, search_seed(args), min_rows=3)
 
 
+def search_eta(args, lr):
+    """η of the search: --gradinit_eta, or 2 × the arm's training lr (GradInitConfig's rule)."""
+    return 2 * lr if args.gradinit_eta is None else args.gradinit_eta
+
+
 def search_seed(args):
     return args.seed + 1 if args.search_seed is None else args.search_seed
 
@@ -403,7 +409,7 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, r
         gi_order = search_order(train, args)
         gi_batches = (to_device(collate([train[i] for i in idx])) for idx in gi_order)
         gi_args = GradInitArguments(
-            gradinit_iters=args.gradinit_iters, gradinit_lr=args.gradinit_lr, gradinit_eta=args.gradinit_eta,
+            gradinit_iters=args.gradinit_iters, gradinit_lr=args.gradinit_lr, gradinit_eta=search_eta(args, lr),
             gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale,
             gradinit_beta2=args.gradinit_beta2, gradinit_hvp=args.gradinit_hvp, gradinit_ln_min_scale=args.gradinit_ln_min_scale,
             gradinit_step_moves_tied_output=not args.gradinit_reference_step,

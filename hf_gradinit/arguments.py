@@ -75,8 +75,10 @@ class GradInitArguments:
         gradinit_beta2 (`float`, *optional*, defaults to `0.999`):
             β2 of the Adam optimizer that updates the scales.
         gradinit_eta (`float`, *optional*, defaults to `1e-3`):
-            η, the learning rate of the simulated first optimizer step. Independent of the training learning rate;
-            the paper sets it to twice the training learning rate (1e-3 for 5e-4), as the README recommends.
+            η, the learning rate of the simulated first optimizer step. Pass twice the learning rate you will train
+            with: the paper's ratio (1e-3 for lr 5e-4, the default here), and the one under which GradInit let the
+            paper's Post-LN model train without warmup (BENCHMARKS.md §2a⁵; η = lr failed). `GradInitConfig`, which
+            knows the training lr, sets η = 2 × `learning_rate` itself when this is left unset.
         gradinit_gamma (`float`, *optional*, defaults to `1000.0`):
             γ, the bound on the gradient norm. While ‖g‖ > γ the search lowers ‖g‖ instead of the loss.
         gradinit_min_scale (`float`, *optional*, defaults to `0.01`):
@@ -150,8 +152,8 @@ class GradInitArguments:
     gradinit_eta: float = field(
         default=1e-3,
         metadata={
-            "help": "eta, learning rate of the simulated first optimizer step (not the training lr; the paper uses "
-            "twice the training lr)."
+            "help": "eta, learning rate of the simulated first optimizer step: pass 2 x the training lr (the paper's "
+            "ratio; BENCHMARKS.md 2a5). The default 1e-3 is 2 x the paper's lr 5e-4."
         },
     )
     gradinit_gamma: float = field(

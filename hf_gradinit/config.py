@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -11,6 +12,13 @@ from transformers import Seq2SeqTrainingArguments
 from .arguments import GradInitArguments
 
 logger = logging.getLogger(__name__)
+
+# η = ETA_PER_LR × learning_rate when gradinit_eta is unset: the paper's run script (η 1e-3 for lr 5e-4), and the
+# ratio that let the paper's Post-LN model train without warmup in BENCHMARKS.md §2a⁵ (η = lr: 0 of 3 seeds;
+# 2 × lr: 2 of 3; 4 × lr: slow and unsteady, one seed).
+ETA_PER_LR = 2.0
+# An explicit η outside this multiple of the training lr gets a warning: the range §2a⁵ measured.
+ETA_PER_LR_MEASURED = (1.0, 4.0)
 
 
 @dataclass
@@ -22,10 +30,15 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
     [`GradInitArguments`] (one definition, inherited), so it parses with
     [`~transformers.HfArgumentParser`] from the command line or a JSON file like any training arguments.
 
-    Parameters that differ from [`~transformers.Seq2SeqTrainingArguments`]:
+    Parameters that differ from [`~transformers.Seq2SeqTrainingArguments`] and [`GradInitArguments`]:
         warmup_steps (`float`, *optional*, defaults to `0`):
             Learning-rate warmup. GradInit exists to make warmup unnecessary, so it is off by default; a value you
             set is kept.
+        gradinit_eta (`float` or `None`, *optional*, defaults to `None`):
+            η, the learning rate of the search's simulated first step. `None` sets it to 2 × `learning_rate` when
+            the config is built: the paper's ratio (η 1e-3 for lr 5e-4), and the one under which GradInit let the
+            paper's Post-LN model train without warmup in BENCHMARKS.md §2a⁵ (η = lr failed in 3 of 3 seeds). A
+            value you set is kept; outside 1–4 × `learning_rate` (the range measured) it gets a warning.
 
     Token-budget batches (fairseq's `--max-tokens`; see the README's "Token budgets"):
         max_tokens (`int` or `None`, *optional*, defaults to `None`):
@@ -54,7 +67,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         gradinit_ln_lr (`float` or `None`, defaults to `None`): learning rate of LayerNorm-weight scales.
         gradinit_beta1 (`float`, defaults to `0.9`), gradinit_beta2 (`float`, defaults to `0.999`): Adam betas of
             the scales.
-        gradinit_eta (`float`, defaults to `1e-3`): η, learning rate of the simulated step (the paper: 2 × training lr).
+        gradinit_eta (`float` or `None`, defaults to `None`): η, learning rate of the simulated step. `None`: twice
+            `learning_rate` (see `gradinit_eta` below).
         gradinit_gamma (`float`, defaults to `1000.0`): γ, bound on the gradient norm.
         gradinit_min_scale (`float`, defaults to `0.01`): lower bound of weight and LayerNorm scales.
         gradinit_ln_min_scale (`float` or `None`, defaults to `None`): lower bound of LayerNorm scales alone
@@ -91,6 +105,15 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         },
     )
 
+    gradinit_eta: float | None = field(
+        default=None,
+        metadata={
+            "help": "eta, learning rate of the search's simulated first step. Default: 2 x learning_rate, the paper's "
+            "ratio and the one that let the paper's Post-LN model train without warmup in BENCHMARKS.md 2a5 "
+            "(eta = lr failed in 3 of 3 seeds)."
+        },
+    )
+
     gradinit_push_to_hub: bool = field(
         default=False,
         metadata={"help": "Push the initialized checkpoint (output_dir/gradinit) to the Hub right after the search."},
@@ -105,14 +128,40 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        self._resolve_gradinit_eta()
         if self.gradinit_hub_model_id is not None and not self.gradinit_hub_model_id.strip():
             raise ValueError("gradinit_hub_model_id must not be empty (leave it unset for the default).")
         self.validate_gradinit_arguments()
         self._validate_token_budget()
         if self.gradinit_push_to_hub and not self.gradinit:
             raise ValueError("gradinit_push_to_hub needs gradinit=True: there is no search whose result could be pushed.")
+        if self.gradinit and self.gradinit_iters == 0:
+            logger.warning(
+                "gradinit=True with gradinit_iters=0: no GradInit search will run, and training starts from the "
+                "model's own initialization without warmup. Set gradinit_iters > 0 (780 is the paper's), or "
+                "gradinit=False with warmup_steps."
+            )
         if self.gradinit and self.warmup_steps == 0:
             logger.info("GradInit is on and learning-rate warmup is off (warmup_steps=0).")
+
+    def _resolve_gradinit_eta(self) -> None:
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"learning_rate must be a positive finite number, got {lr!r}.")
+        if self.gradinit_eta is None:
+            self.gradinit_eta = ETA_PER_LR * lr
+            self.gradinit_eta_rule = f"{ETA_PER_LR:g} × learning_rate {lr:g}"
+            return
+        self.gradinit_eta_rule = "set"
+        low, high = ETA_PER_LR_MEASURED
+        ratio = self.gradinit_eta / lr if isinstance(self.gradinit_eta, (int, float)) else None
+        if self.gradinit and ratio is not None and not low <= ratio <= high:
+            logger.warning(
+                "gradinit_eta=%g is %.3g × learning_rate=%g, outside the %g–%g × measured: without warmup, GradInit "
+                "matched warmup at %g × the training lr, failed at 1 × and trained slowly at 4 × (BENCHMARKS.md §2a⁵). "
+                "Leave gradinit_eta unset for %g × learning_rate.", self.gradinit_eta, ratio, lr, low, high,
+                ETA_PER_LR, ETA_PER_LR,
+            )
 
     def _validate_token_budget(self) -> None:
         if self.max_tokens is None:

@@ -9,6 +9,7 @@ import tempfile
 
 from huggingface_hub import HfApi
 
+from .layer_norm_placement import is_pre_ln
 from .model_card import build_model_card, hub_base_model
 from .result import GradInitResult
 
@@ -75,6 +76,7 @@ def _write_initialization(model, result, directory, processing_class, default_na
         languages=languages,
         result=result,
         initialization_only=True,
+        post_ln=not is_pre_ln(model),
     )
     card.save(os.path.join(directory, "README.md"))
 

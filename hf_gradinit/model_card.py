@@ -40,7 +40,8 @@ def _gradinit_section(result: GradInitResult | None, arguments: dict[str, Any] |
         lines += [
             "",
             f"Search: {result.iterations} iterations, gradient-norm constraint active in "
-            f"{100 * result.constraint_fraction:.1f}% of them.",
+            f"{100 * result.constraint_fraction:.1f}% of them; simulated step η = {result.arguments.get('gradinit_eta', float('nan')):g}"
+            + (f" ({result.eta_rule})" if result.eta_rule and result.eta_rule != "set" else "") + ".",
             "",
             summary_markdown(result),
         ]
@@ -62,10 +63,13 @@ def build_model_card(
     training_arguments: dict[str, Any] | None = None,
     initialization_only: bool = False,
     extra_tags: list[str] | None = None,
+    post_ln: bool = True,
 ) -> ModelCard:
     """A card whose YAML says `library_name: transformers` and the GradInit tags, and whose text says how the
     model was made ("trained from scratch" when there is no base model) and how to continue training it."""
-    tags = GRADINIT_TAGS + [t for t in (extra_tags or []) if t not in GRADINIT_TAGS]
+    # A Pre-LN model is searched when asked, but never tagged as the Post-LN kind GradInit's claim is about.
+    own = [t for t in GRADINIT_TAGS if post_ln or t != "post-ln"]
+    tags = own + [t for t in (extra_tags or []) if t not in own]
     data = ModelCardData(
         library_name="transformers",
         tags=tags,

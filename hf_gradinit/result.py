@@ -27,6 +27,8 @@ class GradInitResult:
             turned active unexpectedly.
         initialization: the initialization θ⁰ came from: `"fairseq"` (`fairseq_init_`) or `"model"` (the model
             class's own, or a pretrained checkpoint).
+        eta_rule: how η (`arguments["gradinit_eta"]`) was chosen: e.g. `"2 × learning_rate 0.001"` when
+            `GradInitConfig` derived it from the training lr, `"set"` when it was given; `None` if unknown.
     """
 
     scales: dict[str, float]
@@ -37,6 +39,7 @@ class GradInitResult:
     arguments: dict[str, Any] = field(default_factory=dict)
     graph_rebuilds: int = 0
     initialization: str = "model"
+    eta_rule: str | None = None
 
     @property
     def iterations(self) -> int:
@@ -69,6 +72,7 @@ class GradInitResult:
         return {
             "initialization": self.initialization,
             "arguments": self.arguments,
+            "eta_rule": self.eta_rule,
             "iterations": self.iterations,
             "constraint_fraction": self.constraint_fraction,
             "graph_rebuilds": self.graph_rebuilds,
@@ -89,6 +93,7 @@ class GradInitResult:
             arguments=data.get("arguments", {}),
             graph_rebuilds=data.get("graph_rebuilds", 0),
             initialization=data.get("initialization", "model"),
+            eta_rule=data.get("eta_rule"),
         )
 
     def save(self, save_directory: str | os.PathLike) -> str:

@@ -465,7 +465,9 @@ def gradinit(
         batches: an iterable of dicts of tensors that `model(**batch)` accepts and that give `.loss`. It is
             passed over again while iterations remain (a one-shot iterator ends the search when it runs out).
             Batches are moved to the model's device.
-        args: the `gradinit_*` arguments (a `GradInitArguments` or a `GradInitConfig`).
+        args: the `gradinit_*` arguments (a `GradInitArguments` or a `GradInitConfig`). Without the Trainer there
+            is no training lr to derive η from: set `gradinit_eta` to twice the learning rate you will train with
+            (`GradInitArguments(gradinit_eta=2 * lr)`; BENCHMARKS.md §2a⁵). A `GradInitConfig` does that itself.
         loss_fn: `loss_fn(model, batch) -> scalar loss`, for models that do not follow `model(**batch).loss`.
         callback: called after every iteration with its record and the search state.
         reduce: averages a list of tensors across data-parallel processes in place (see `GradInitSearch`).
@@ -500,9 +502,13 @@ def gradinit(
 
     history: list[dict[str, Any]] = []
     skipped = 0
+    logger.info(
+        "GradInit search: %d iterations, %s step with η = %g (%s), γ = %g.", args.gradinit_iters, args.gradinit_alg,
+        args.gradinit_eta, getattr(args, "gradinit_eta_rule", "set"), args.gradinit_gamma,
+    )
     with search_mode(model):
         search = GradInitSearch(model, args, loss_fn, reduce)
-        bar = tqdm(total=args.gradinit_iters, desc="GradInit", disable=not progress_bar)
+        bar = tqdm(total=args.gradinit_iters, desc=f"GradInit (η {args.gradinit_eta:g})", disable=not progress_bar)
         try:
             batch = first
             step = 1
@@ -544,8 +550,28 @@ def gradinit(
         result = search.result(history)
     if skipped:
         logger.warning("%d GradInit batches of fewer than %d rows were skipped.", skipped, MIN_SEARCH_BATCH_ROWS)
+    _log_outcome(history, args)
+    result.eta_rule = getattr(args, "gradinit_eta_rule", "set")
     _record_initialization(model, result)
     return result
+
+
+def _log_outcome(history: list[dict[str, Any]], args: GradInitArguments) -> None:
+    """The closing line: how much of the search the constraint took, and where the objective began; a warning when it
+    never did (the scales then only lowered ‖g‖, and no step of the loss objective was taken)."""
+    first_objective = next((r["step"] for r in history if not r["constraint"]), None)
+    constrained = sum(r["constraint"] for r in history)
+    if history and first_objective is None:
+        logger.warning(
+            "GradInit: ‖g‖ stayed above γ = %g in all %d iterations (last ‖g‖ %.4g), so no objective step ran: the "
+            "scales only lowered the gradient norm. η·γ bounds the first-order loss decrease of the simulated step; "
+            "raise gradinit_gamma, or run more gradinit_iters.", args.gradinit_gamma, len(history), history[-1]["grad_norm"],
+        )
+        return
+    logger.info(
+        "GradInit search done: %d iterations, the constraint in %.1f%% of them, the first objective step at "
+        "iteration %s.", len(history), 100 * constrained / max(1, len(history)), first_objective,
+    )
 
 
 def _check_model(model: nn.Module) -> None:

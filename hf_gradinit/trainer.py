@@ -21,6 +21,7 @@ from .arguments import MIN_SEARCH_BATCH_ROWS, GradInitArguments
 from .config import GradInitConfig
 from .decoder_inputs import label_safe_collator, with_decoder_inputs
 from .distributed import check_parameters_match, sync_parameters
+from .layer_norm_placement import is_pre_ln
 from .hub import GradInitPushError, check_hub_access, push_initialization_to_hub, save_initialization
 from .model_card import build_model_card, hub_base_model
 from .result import GradInitResult
@@ -55,6 +56,32 @@ def _refuse_sharded(model) -> None:
                 "with gradinit=True on one process, or DDP), save output_dir/gradinit/, then train that "
                 "checkpoint with sharding and gradinit=False."
             )
+
+
+def _refuse_single_stack(model) -> None:
+    """GradInitTrainer is a Seq2SeqTrainer: its collator, search batches and loss expect an encoder–decoder model."""
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "is_encoder_decoder", False):
+        return
+    generates = callable(getattr(model, "can_generate", None)) and model.can_generate()
+    kind = "decoder-only" if getattr(config, "is_decoder", False) or generates else "encoder-only"
+    raise ValueError(
+        f"GradInitTrainer trains encoder-decoder (seq2seq) models; {type(model).__name__} is {kind} "
+        "(config.is_encoder_decoder is False). For other models run the search alone, "
+        "`gradinit(model, batches, GradInitArguments(gradinit_eta=2 * lr))`, then train with transformers.Trainer."
+    )
+
+
+def _refuse_unjoined_processes(num_processes: int) -> None:
+    """Launched as several processes that the Trainer does not join (torchrun on CPU without use_cpu=True): each would
+    run the whole job alone and write the same output_dir. Refused before any work."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and num_processes == 1:
+        raise RuntimeError(
+            f"Launched as {world} processes (WORLD_SIZE={world}), but the Trainer runs each of them alone, so every "
+            "process would search, train and write output_dir by itself. On CPU pass --use_cpu (use_cpu=True) so "
+            "that the processes train together; on GPUs launch one process per GPU."
+        )
 
 
 def _is_dataset(obj) -> bool:
@@ -118,6 +145,7 @@ class GradInitTrainer(Seq2SeqTrainer):
             raise TypeError(
                 f"GradInitTrainer needs args=GradInitConfig(...), got {type(args).__name__}: it has no gradinit_* fields."
             )
+        _refuse_single_stack(model)
         pargs, kwargs = _dataset_first(pargs, kwargs)
         processing_class = kwargs.get("processing_class", pargs[3] if len(pargs) > 3 else None)
         if not pargs and kwargs.get("data_collator") is None and processing_class is not None and model is not None:
@@ -131,6 +159,14 @@ class GradInitTrainer(Seq2SeqTrainer):
                 "after the search. Pass model=... instead, or set gradinit=False."
             )
         super().__init__(model, args, *pargs, **kwargs)
+        _refuse_unjoined_processes(self.accelerator.num_processes)
+        if args.gradinit and model is not None and is_pre_ln(model):
+            logger.warning(
+                "%s normalizes before its sublayers (Pre-LN: a LayerNorm after its last layer). GradInit's claim, "
+                "training without warmup, is for Post-LN Transformers, which need warmup; Pre-LN ones usually train "
+                "without it already, and the package has not measured GradInit on them. The search runs as asked; "
+                "the model card will not be tagged post-ln.", type(model).__name__,
+            )
         # DataCollatorForSeq2Seq(tokenizer, model=fsmt) would overwrite the labels' −100 with pad ids.
         self.data_collator = label_safe_collator(self.data_collator)
         if _loss_ignores_num_items(self.accelerator.unwrap_model(self.model)) or not self.model_accepts_loss_kwargs:
@@ -323,6 +359,7 @@ class GradInitTrainer(Seq2SeqTrainer):
                 "seed": args.seed,
             },
             extra_tags=as_list(tags) + as_list(tasks),
+            post_ln=not is_pre_ln(model),
         )
         card.save(os.path.join(args.output_dir, "README.md"))
 

@@ -45,7 +45,8 @@ def test_ln_min_scale_above_max_scale_is_refused(tmp_path):
 def test_config_is_training_arguments_plus_the_same_gradinit_fields(tmp_path):
     args = GradInitConfig(output_dir=str(tmp_path), gradinit_iters=7)
     assert isinstance(args, Seq2SeqTrainingArguments) and isinstance(args, GradInitArguments)
-    assert args.gradinit_dict() == {**GradInitArguments().gradinit_dict(), "gradinit_iters": 7}
+    # the same fields and defaults, but η follows the training lr (the Trainer's 5e-5 here)
+    assert args.gradinit_dict() == {**GradInitArguments().gradinit_dict(), "gradinit_iters": 7, "gradinit_eta": 1e-4}
     assert args.warmup_steps == 0
     assert GradInitConfig(output_dir=str(tmp_path), warmup_steps=100).warmup_steps == 100
 

@@ -56,6 +56,8 @@ def test_iwslt14_preset_sets_the_papers_training_flags_unless_given(tmp_path):
     assert args.max_grad_norm == 0.0 and plain.max_grad_norm == 1.0  # no clipping, as the paper's --clip-norm 0
     assert args.lr_scheduler_type == "linear" and args.warmup_steps == 0
     assert (args.gradinit_lr, args.gradinit_beta2, args.gradinit_max_scale) == (2.5e-3, 0.98, 100.0)
+    # η follows the lr: 2 × the user's 1e-3, and 2 × the preset's own 5e-4 (the paper's 1e-3)
+    assert args.gradinit_eta == 2e-3 and _parse(tmp_path, "--preset", "iwslt14")[2].gradinit_eta == 1e-3
     assert (args.max_tokens, args.gradinit_max_tokens) == (4096, 6000) and plain.max_tokens is None
     assert (args.search_max_tokens, plain.search_max_tokens) == (6000, None)
 

@@ -72,7 +72,6 @@ TRAINING_PRESETS = {
         "gradinit_lr": 2.5e-3,
         "gradinit_beta1": 0.9,
         "gradinit_beta2": 0.98,
-        "gradinit_eta": 1e-3,
         "gradinit_gamma": 1000.0,
         "gradinit_min_scale": 0.01,
         "gradinit_max_scale": 100.0,

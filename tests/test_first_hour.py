@@ -1,0 +1,157 @@
+"""What a new user meets first: η follows the training lr, bad input is refused before work, a Pre-LN or
+single-stack model is named, and torchrun on CPU without use_cpu is refused instead of running twice."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from helpers import tiny_bart, tiny_tokenizer, tokenized_dataset
+from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel, HfArgumentParser
+from transformers import MBartConfig, MBartForConditionalGeneration
+
+from hf_gradinit import GradInitConfig, GradInitTrainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config(tmp_path, **kw):
+    defaults = dict(
+        output_dir=str(tmp_path), gradinit_iters=3, gradinit_lr=5e-2, per_device_train_batch_size=6, max_steps=1,
+        report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True,
+    )
+    return GradInitConfig(**{**defaults, **kw})
+
+
+@pytest.mark.parametrize("lr", [1e-3, 5e-4, 5e-5])
+def test_eta_left_unset_is_twice_the_training_lr(tmp_path, lr):
+    assert GradInitConfig(output_dir=str(tmp_path), learning_rate=lr).gradinit_eta == 2 * lr
+    (parsed,) = HfArgumentParser(GradInitConfig).parse_args_into_dataclasses(
+        ["--output_dir", str(tmp_path), "--learning_rate", str(lr)])
+    assert parsed.gradinit_eta == 2 * lr
+    assert GradInitConfig(output_dir=str(tmp_path), learning_rate=lr, gradinit_eta=3e-3).gradinit_eta == 3e-3
+
+
+def test_an_eta_far_from_twice_the_lr_is_warned_about(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="hf_gradinit.config"):
+        GradInitConfig(output_dir=str(tmp_path), learning_rate=1e-3, gradinit_eta=4e-3)  # 4 ×: measured
+        GradInitConfig(output_dir=str(tmp_path), learning_rate=1e-3, gradinit_eta=1e-3)  # 1 ×: measured
+        assert not caplog.records
+        GradInitConfig(output_dir=str(tmp_path), gradinit_eta=1e-3)  # the Trainer's lr 5e-5: 20 ×
+        GradInitConfig(output_dir=str(tmp_path), learning_rate=1e-3, gradinit_eta=5e-4)  # ½ ×
+    assert len(caplog.records) == 2 and "20 × learning_rate" in caplog.records[0].getMessage()
+    assert "§2a⁵" in caplog.records[1].getMessage()
+
+
+@pytest.mark.parametrize("lr", [-1e-3, 0.0, float("nan"), float("inf")])
+def test_a_training_lr_that_cannot_train_is_refused_when_the_config_is_built(tmp_path, lr):
+    with pytest.raises(ValueError, match="learning_rate must be a positive finite number"):
+        GradInitConfig(output_dir=str(tmp_path), learning_rate=lr)
+
+
+def test_the_search_uses_and_records_the_eta_it_derived(tmp_path, caplog):
+    tok, model = tiny_tokenizer(), tiny_bart()
+    args = _config(tmp_path, learning_rate=1e-3)
+    trainer = GradInitTrainer(model, args, tokenized_dataset(tok, 12), processing_class=tok)
+    with caplog.at_level(logging.INFO, logger="hf_gradinit.search"):
+        trainer.gradinit()
+    saved = json.loads((tmp_path / "gradinit" / "scales.json").read_text())
+    assert saved["arguments"]["gradinit_eta"] == 2e-3 and saved["eta_rule"] == "2 × learning_rate 0.001"
+    assert "η = 0.002 (2 × learning_rate 0.001)" in (tmp_path / "gradinit" / "README.md").read_text()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("η = 0.002 (2 × learning_rate 0.001)" in m for m in messages)
+    first_objective = next(r["step"] for r in saved["history"] if not r["constraint"])
+    assert any(f"first objective step at iteration {first_objective}" in m for m in messages)
+
+
+def test_a_search_that_never_left_the_constraint_says_so(tmp_path, caplog):
+    tok, model = tiny_tokenizer(), tiny_bart()
+    trainer = GradInitTrainer(model, _config(tmp_path, gradinit_gamma=1e-9), tokenized_dataset(tok, 12), processing_class=tok)
+    with caplog.at_level(logging.WARNING, logger="hf_gradinit.search"):
+        trainer.gradinit()
+    assert any("no objective step ran" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_gradinit_with_zero_iterations_is_said_at_warning(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="hf_gradinit.config"):
+        _config(tmp_path, gradinit_iters=0)
+        _config(tmp_path, gradinit_iters=0, gradinit=False)
+    assert len(caplog.records) == 1 and "gradinit_iters=0" in caplog.records[0].getMessage()
+
+
+def _mbart():
+    config = MBartConfig(vocab_size=64, d_model=16, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                         encoder_attention_heads=2, decoder_attention_heads=2, max_position_embeddings=64,
+                         pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=2)
+    return MBartForConditionalGeneration(config)
+
+
+def test_a_pre_ln_model_is_warned_about_and_never_tagged_post_ln(tmp_path, caplog):
+    from hf_gradinit.layer_norm_placement import is_pre_ln
+
+    assert is_pre_ln(_mbart()) and not is_pre_ln(tiny_bart())
+    tok = tiny_tokenizer()
+    with caplog.at_level(logging.WARNING, logger="hf_gradinit.trainer"):
+        GradInitTrainer(tiny_bart(), _config(tmp_path / "bart"), tokenized_dataset(tok, 12), processing_class=tok)
+        assert not caplog.records
+        model = _mbart()
+        model.resize_token_embeddings(len(tok))
+        trainer = GradInitTrainer(model, _config(tmp_path), tokenized_dataset(tok, 12), processing_class=tok)
+    assert "Pre-LN" in caplog.records[0].getMessage()
+    trainer.gradinit()
+    card = (tmp_path / "gradinit" / "README.md").read_text()
+    header = card.split("---")[1]
+    assert "- gradinit" in header and "post-ln" not in header
+    bart = GradInitTrainer(tiny_bart(), _config(tmp_path / "bart"), tokenized_dataset(tok, 12), processing_class=tok)
+    bart.gradinit()
+    assert "post-ln" in (tmp_path / "bart" / "gradinit" / "README.md").read_text().split("---")[1]
+
+
+@pytest.mark.parametrize("kind", ["encoder-only", "decoder-only"])
+def test_single_stack_models_get_a_message_naming_what_to_do(tmp_path, kind):
+    if kind == "encoder-only":
+        model = BertForSequenceClassification(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32))
+    else:
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=16, n_layer=1, n_head=2))
+    with pytest.raises(ValueError, match=f"{type(model).__name__} is {kind}.*gradinit\\(model, batches"):
+        GradInitTrainer(model, _config(tmp_path), tokenized_dataset(tiny_tokenizer(), 12))
+
+
+_UNJOINED = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from helpers import tiny_bart, tiny_tokenizer, tokenized_dataset
+from hf_gradinit import GradInitConfig, GradInitTrainer
+args = GradInitConfig(output_dir={out!r}, gradinit_iters=2, per_device_train_batch_size=6, max_steps=1, report_to="none",
+                      save_strategy="no", disable_tqdm=True{use_cpu})
+tok = tiny_tokenizer()
+GradInitTrainer(tiny_bart(), args, tokenized_dataset(tok, 12), processing_class=tok).train()
+if torch.distributed.is_initialized():
+    torch.distributed.destroy_process_group()
+"""
+
+
+def _torchrun(tmp_path, use_cpu):
+    tmp_path.mkdir()
+    script = tmp_path / "job.py"
+    out = tmp_path / "out"
+    script.write_text(_UNJOINED.format(tests=os.path.join(ROOT, "tests"), out=str(out), use_cpu=", use_cpu=True" if use_cpu else ""))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    return proc, out
+
+
+def test_torchrun_on_cpu_without_use_cpu_is_refused_and_with_it_writes_one_whole_checkpoint(tmp_path):
+    proc, out = _torchrun(tmp_path / "plain", use_cpu=False)
+    assert proc.returncode != 0 and "pass --use_cpu" in proc.stderr + proc.stdout
+    assert not (out / "gradinit").exists()
+    proc, out = _torchrun(tmp_path / "joined", use_cpu=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    files = set(os.listdir(out / "gradinit"))
+    assert {"model.safetensors", "config.json", "scales.json", "README.md"} <= files
+    assert not [f for f in os.listdir(out) if f.startswith(".gradinit")]  # no staging folder left behind
+
