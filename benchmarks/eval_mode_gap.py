@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Validation loss of saved models with dropout off (eval mode, what evaluation reports) and on (the network the
 optimizer trained), side by side. A large gap says the eval-mode network has drifted from the trained one, as the
-no-warmup runs of BENCHMARKS.md §2a show, rather than that training diverged.
+no-warmup runs of benchmarks/stability_log.md §2a show, rather than that training diverged.
 
     python benchmarks/eval_mode_gap.py runs/claim1200/models/*-seed1 --data_dir ../shared/data/ding-de-en
 

@@ -77,7 +77,7 @@ class GradInitArguments:
         gradinit_eta (`float`, *optional*, defaults to `1e-3`):
             η, the learning rate of the simulated first optimizer step. Pass twice the learning rate you will train
             with: the paper's ratio (1e-3 for lr 5e-4, the default here), and the one under which GradInit let the
-            paper's Post-LN model train without warmup (BENCHMARKS.md §2a⁵; η = lr failed). `GradInitConfig`, which
+            paper's Post-LN model train without warmup (benchmarks/stability_log.md §2a⁵; η = lr failed). `GradInitConfig`, which
             knows the training lr, sets η = 2 × `learning_rate` itself when this is left unset.
         gradinit_gamma (`float`, *optional*, defaults to `1000.0`):
             γ, the bound on the gradient norm. While ‖g‖ > γ the search lowers ‖g‖ instead of the loss.
@@ -87,7 +87,7 @@ class GradInitArguments:
             Lower bound of the scales of LayerNorm weights alone. `None` uses `gradinit_min_scale`, as the paper
             does. On the paper's Post-LN model the search can shrink a LayerNorm gain to 0.01–0.2, and training
             leaves it there (Adam moves a gain by about its learning rate per update); this keeps the gains above
-            a chosen value. In BENCHMARKS.md §2a″ such gains came with a larger eval-mode drift of training without
+            a chosen value. In benchmarks/stability_log.md §2a″ such gains came with a larger eval-mode drift of training without
             warmup, but a bound of 0.5 did not prevent the drift.
         gradinit_max_scale (`float`, *optional*, defaults to `100.0`):
             Upper bound of the scales of LayerNorm weights: the paper's run script's 100 (`inf` leaves them
@@ -153,7 +153,7 @@ class GradInitArguments:
         default=1e-3,
         metadata={
             "help": "eta, learning rate of the simulated first optimizer step: pass 2 x the training lr (the paper's "
-            "ratio; BENCHMARKS.md 2a5). The default 1e-3 is 2 x the paper's lr 5e-4."
+            "ratio; benchmarks/stability_log.md 2a5). The default 1e-3 is 2 x the paper's lr 5e-4."
         },
     )
     gradinit_gamma: float = field(

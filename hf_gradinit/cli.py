@@ -14,8 +14,50 @@ import argparse
 import logging
 import os
 import sys
+import textwrap
+from dataclasses import MISSING, fields
 
 logger = logging.getLogger("hf_gradinit")
+
+
+# Training flags `hf-gradinit init --help` shows beside the GradInit, model and data flags; `--help-all` lists all.
+ESSENTIAL_TRAINING_FLAGS = (
+    "output_dir", "learning_rate", "per_device_train_batch_size", "max_tokens", "seed", "use_cpu", "bf16",
+    "push_to_hub", "hub_model_id", "hub_private_repo", "hub_token",
+)
+
+
+def _flag_lines(cls, keep) -> list[str]:
+    lines = []
+    for f in fields(cls):
+        if not keep(f.name) or not f.init:
+            continue
+        default = f.default if f.default is not MISSING else None
+        lines.append(f"  --{f.name} (default: {default!r})")
+        lines += textwrap.wrap(f.metadata.get("help", ""), 100, initial_indent="      ", subsequent_indent="      ")
+    return lines
+
+
+def init_help() -> str:
+    """`hf-gradinit init --help`: the GradInit, model and data flags, and the essential training ones."""
+    from .config import GradInitConfig
+    from .translation import DataTrainingArguments, ModelArguments
+
+    lines = ["usage: hf-gradinit init [flags]   (or: hf-gradinit init flags.json)", ""] + textwrap.wrap(
+        "Run the GradInit scale search on the training data and write output_dir/gradinit/ (model, tokenizer, "
+        "scales.json, model card); with --push_to_hub, push it. The flags are those of "
+        "examples/translation/run_translation.py.", 104,
+    )
+    groups = [
+        ("GradInit", GradInitConfig, lambda name: name.startswith("gradinit")),
+        ("model", ModelArguments, lambda name: True),
+        ("data", DataTrainingArguments, lambda name: True),
+        ("training (essential; --help-all lists every flag of Seq2SeqTrainingArguments)", GradInitConfig,
+         lambda name: name in ESSENTIAL_TRAINING_FLAGS),
+    ]
+    for title, cls, keep in groups:
+        lines += ["", f"{title}:"] + _flag_lines(cls, keep)
+    return "\n".join(lines)
 
 
 def init(argv: list[str]) -> None:
@@ -25,6 +67,17 @@ def init(argv: list[str]) -> None:
     from .trainer import GRADINIT_DIR, GradInitTrainer
     from .translation import dataset_label, parse_translation_arguments, prepare
 
+    if {"-h", "--help"} & set(argv):
+        print(init_help())
+        return
+    if "--help-all" in argv:
+        from transformers import HfArgumentParser
+
+        from .config import GradInitConfig
+        from .translation import DataTrainingArguments, ModelArguments
+
+        HfArgumentParser((ModelArguments, DataTrainingArguments, GradInitConfig), prog="hf-gradinit init").print_help()
+        return
     model_args, data_args, args = parse_translation_arguments(argv)
     if data_args.train_file is None and data_args.dataset_name is None:
         raise ValueError("hf-gradinit init searches on training data: pass --train_file or --dataset_name.")
@@ -47,7 +100,7 @@ def init(argv: list[str]) -> None:
     if repo_id is not None:
         trainer.gradinit_card_data["model_name"] = repo_id
     trainer.gradinit()
-    logger.info("Initialized checkpoint written to %s", os.path.join(args.output_dir, GRADINIT_DIR))
+    print(f"Initialized checkpoint written to {os.path.join(args.output_dir, GRADINIT_DIR)}")
     if repo_id is not None:
         url = trainer.push_initialization_to_hub(repo_id)
         print(f"Pushed to {url}")

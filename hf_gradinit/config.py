@@ -14,7 +14,7 @@ from .arguments import GradInitArguments
 logger = logging.getLogger(__name__)
 
 # η = ETA_PER_LR × learning_rate when gradinit_eta is unset: the paper's run script (η 1e-3 for lr 5e-4), and the
-# ratio that let the paper's Post-LN model train without warmup in BENCHMARKS.md §2a⁵ (η = lr: 0 of 3 seeds;
+# ratio that let the paper's Post-LN model train without warmup in benchmarks/stability_log.md §2a⁵ (η = lr: 0 of 3 seeds;
 # 2 × lr: 2 of 3; 4 × lr: slow and unsteady, one seed).
 ETA_PER_LR = 2.0
 # An explicit η outside this multiple of the training lr gets a warning: the range §2a⁵ measured.
@@ -37,7 +37,7 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         gradinit_eta (`float` or `None`, *optional*, defaults to `None`):
             η, the learning rate of the search's simulated first step. `None` sets it to 2 × `learning_rate` when
             the config is built: the paper's ratio (η 1e-3 for lr 5e-4), and the one under which GradInit let the
-            paper's Post-LN model train without warmup in BENCHMARKS.md §2a⁵ (η = lr failed in 3 of 3 seeds). A
+            paper's Post-LN model train without warmup in benchmarks/stability_log.md §2a⁵ (η = lr failed in 3 of 3 seeds). A
             value you set is kept; outside 1–4 × `learning_rate` (the range measured) it gets a warning.
 
     Token-budget batches (fairseq's `--max-tokens`; see the README's "Token budgets"):
@@ -109,7 +109,7 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         default=None,
         metadata={
             "help": "eta, learning rate of the search's simulated first step. Default: 2 x learning_rate, the paper's "
-            "ratio and the one that let the paper's Post-LN model train without warmup in BENCHMARKS.md 2a5 "
+            "ratio and the one that let the paper's Post-LN model train without warmup in benchmarks/stability_log.md 2a5 "
             "(eta = lr failed in 3 of 3 seeds)."
         },
     )
@@ -158,7 +158,7 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         if self.gradinit and ratio is not None and not low <= ratio <= high:
             logger.warning(
                 "gradinit_eta=%g is %.3g × learning_rate=%g, outside the %g–%g × measured: without warmup, GradInit "
-                "matched warmup at %g × the training lr, failed at 1 × and trained slowly at 4 × (BENCHMARKS.md §2a⁵). "
+                "matched warmup at %g × the training lr, failed at 1 × and trained slowly at 4 × (benchmarks/stability_log.md §2a⁵). "
                 "Leave gradinit_eta unset for %g × learning_rate.", self.gradinit_eta, ratio, lr, low, high,
                 ETA_PER_LR, ETA_PER_LR,
             )

@@ -467,7 +467,7 @@ def gradinit(
             Batches are moved to the model's device.
         args: the `gradinit_*` arguments (a `GradInitArguments` or a `GradInitConfig`). Without the Trainer there
             is no training lr to derive η from: set `gradinit_eta` to twice the learning rate you will train with
-            (`GradInitArguments(gradinit_eta=2 * lr)`; BENCHMARKS.md §2a⁵). A `GradInitConfig` does that itself.
+            (`GradInitArguments(gradinit_eta=2 * lr)`; benchmarks/stability_log.md §2a⁵). A `GradInitConfig` does that itself.
         loss_fn: `loss_fn(model, batch) -> scalar loss`, for models that do not follow `model(**batch).loss`.
         callback: called after every iteration with its record and the search state.
         reduce: averages a list of tensors across data-parallel processes in place (see `GradInitSearch`).

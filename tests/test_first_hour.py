@@ -155,3 +155,20 @@ def test_torchrun_on_cpu_without_use_cpu_is_refused_and_with_it_writes_one_whole
     assert {"model.safetensors", "config.json", "scales.json", "README.md"} <= files
     assert not [f for f in os.listdir(out) if f.startswith(".gradinit")]  # no staging folder left behind
 
+
+
+def test_init_help_shows_the_gradinit_flags_under_its_own_name_and_points_to_the_rest(capsys):
+    from dataclasses import fields
+
+    from hf_gradinit import GradInitArguments
+    from hf_gradinit.cli import main
+
+    main(["init", "--help"])
+    short = capsys.readouterr().out
+    assert short.startswith("usage: hf-gradinit init") and "--help-all" in short
+    assert all(f"--{f.name} (" in short for f in fields(GradInitArguments))
+    assert "--learning_rate (" in short and "--use_cpu (" in short and "--lr_scheduler_type" not in short
+    main(["init", "--help-all"])
+    full = capsys.readouterr().out
+    assert full.startswith("usage: hf-gradinit init") and "--lr_scheduler_type" in full
+    assert len(short.splitlines()) < len(full.splitlines()) / 3

@@ -27,6 +27,19 @@ def run_trainer_block(heading, tmp_path, monkeypatch):
     return namespace["trainer"]
 
 
+def test_quick_start_runs_as_written(tmp_path, monkeypatch):
+    """The first example builds everything itself from the sample file the repository ships."""
+    monkeypatch.chdir(tmp_path)
+    os.symlink(os.path.join(ROOT, "examples"), tmp_path / "examples")
+    namespace = {}
+    exec(readme_block("Quick start"), namespace)
+    trainer, model = namespace["trainer"], namespace["model"]
+    assert type(model).__name__ == "MarianMTModel" and model.config.d_model == 128 and model.config.encoder_layers == 6
+    assert trainer.gradinit_result.iterations == 20 and trainer.state.global_step == 20
+    assert trainer.gradinit_result.arguments["gradinit_eta"] == 1e-3 and trainer.gradinit_result.initialization == "fairseq"
+    assert {"model.safetensors", "config.json", "scales.json"} <= set(os.listdir(tmp_path / "out" / "gradinit"))
+
+
 def test_use_it_with_the_trainer(tmp_path, monkeypatch):
     trainer = run_trainer_block("Use it with the Trainer", tmp_path, monkeypatch)
     assert trainer.gradinit_result.iterations == 200 and trainer.state.global_step > 0
