@@ -196,13 +196,15 @@ class GradInitSearch:
     def alpha_gradient(self, batch: Mapping[str, Any]) -> tuple[dict[str, Any], torch.Tensor]:
         """The record of an iteration on `batch` and the α-gradient of its constraint or objective.
 
-        With several processes, each passes its own shard; g and the α-gradient are averaged across them, so the
-        step equals one process on the union of the shards' S̃ and S (see `GradInitSearch`). On the Adam
-        objective path the weights are left at θ' = θ − η·sign(g); `write_parameters()`, which `step()` calls
-        through the α update, puts θ = α·θ⁰ back.
+        g = ∇L(θ; S̃) decides the kind of step (‖ḡ‖ > γ: constraint), and one method per kind computes dF/dα:
+        `_constraint_alpha_gradient`, `_adam_objective_alpha_gradient`, `_sgd_objective_alpha_gradient`. With
+        several processes, each passes its own shard; g and the α-gradient are averaged across them, so the step
+        equals one process on the union of the shards' S̃ and S (see `GradInitSearch`). On the Adam objective path
+        the weights are left at θ' = θ − η·sign(g); `write_parameters()`, which `step()` calls through the α update,
+        puts θ = α·θ⁰ back.
         """
         s_tilde, s = split_batch(batch)
-        gamma, eta = self.args.gradinit_gamma, self.args.gradinit_eta
+        gamma = self.args.gradinit_gamma
         finite_difference = self.args.gradinit_hvp == "finite_difference"
         build_graph = not finite_difference and (self.args.gradinit_alg == "sgd" or self.expect_constraint)
 
@@ -223,71 +225,99 @@ class GradInitSearch:
         record["constraint"] = record["grad_norm"] > gamma
         self.expect_constraint = record["grad_norm"] > _GRAPH_MARGIN * gamma
 
+        # The callees empty `g_bar` (and the Adam path gets no g) so that nothing of g outlives its use.
         if record["constraint"]:
-            # d‖ḡ‖/dθ = H̄·u with u = ∂‖ḡ‖/∂ḡ; each process back-propagates ⟨g, u⟩ through its own g.
-            u = [gi.sign() for gi in g_bar] if self.args.gradinit_alg == "adam" else [gi / g_norm for gi in g_bar]
-            del g_bar
-            if finite_difference:
-                # ⟨ḡ, u⟩ = ‖ḡ‖ for both norms
-                hu = self._hessian_vector_product(s_tilde, g, u, record["loss"], record["grad_norm"])
-                d_alpha, _ = self._alpha_dots([hu[i] for i in self.scaled_index], g_norm)
-            else:
-                if not build_graph:
-                    self.graph_rebuilds += 1
-                    loss, g = self._local_gradient(s_tilde, create_graph=True)
-                d_alpha, _ = self._alpha_gradient(_inner(g, u))
+            d_alpha = self._constraint_alpha_gradient(s_tilde, g, g_bar, g_norm, record, build_graph)
         elif self.args.gradinit_alg == "adam":
-            # sign(ḡ) carries no derivative: drop g's graph before the second pass.
-            direction = [gi.sign_() for gi in g_bar]
-            del loss, g, g_bar
-            if finite_difference:
-                self.pattern.clear()
-            if self.tied_output is not None:
-                # the paper's code's θ′: the tied output projection keeps θ while its embedding role moves
-                out_name, k = self.tied_output
-                theta_out = self.scaled_params[k].detach().clone().requires_grad_()
-            with torch.no_grad():
-                torch._foreach_add_(self.params, direction, alpha=-eta)  # θ' = θ − η·sign(ḡ), in place
-            del direction
-            if self.tied_output is None:
-                objective = self.loss_fn(self.model, s) / eta
-                d_alpha, objective = self._alpha_gradient(objective)
-            else:
-                module = _LossModule(self.model, self.loss_fn)
-                objective = torch.func.functional_call(
-                    module, {f"model.{out_name}": theta_out}, (s,), tie_weights=False, strict=False
-                ) / eta
-                grads = _grads_or_zeros(objective, self.scaled_params + [theta_out])
-                grads[k] = grads[k] + grads.pop()  # dF/dα of the tensor: both of its roles
-                d_alpha, objective = self._alpha_dots(grads, objective)
-            record["objective"] = objective * eta
+            del loss, g  # sign(ḡ) carries no derivative: g's graph goes before the second pass
+            d_alpha = self._adam_objective_alpha_gradient(s, g_bar, record)
         else:
-            # θ' = θ − η·ḡ(θ). dF/dθ = v̄ − η·H̄·v̄ with v = ∇_θ' L(θ'; S)/η: the first term from a pass at θ',
-            # the Hessian term by back-propagating ⟨g, v̄⟩ through g's graph (exact, and local to each process),
-            # or by a finite difference of g along v̄.
-            theta_prime = {
-                f"model.{n}": (p.detach() - eta * gi).requires_grad_() for n, p, gi in zip(self.names, self.params, g_bar)
-            }
-            objective = torch.func.functional_call(_LossModule(self.model, self.loss_fn), theta_prime, (s,)) / eta
-            v = _grads_or_zeros(objective, list(theta_prime.values()))
-            v_bar = [vi.clone() for vi in v] if self.reduce else v
-            if self.reduce is not None:
-                self.reduce(v_bar)
-            if finite_difference:
-                slope = abs(_inner(g_bar, v_bar).item())
-                hv = self._hessian_vector_product(s_tilde, g, v_bar, record["loss"], slope)
-                hessian_term = [hv[i] for i in self.scaled_index]
-            else:
-                hessian_term = _grads_or_zeros(_inner(g, v_bar), self.scaled_params)
-            local = [v[i] - eta * h for i, h in zip(self.scaled_index, hessian_term)]
-            d_alpha, objective = self._alpha_dots(local, objective)
-            record["objective"] = objective * eta
+            d_alpha = self._sgd_objective_alpha_gradient(s, s_tilde, g, g_bar, record)
         if not (math.isfinite(record.get("objective", 0.0)) and torch.isfinite(d_alpha).all()):
             raise GradInitError(
                 f"the objective L(θ'; S) is {record.get('objective')} or its α-gradient is not finite: the simulated "
                 f"step diverged. {_ADVICE}."
             )
         return record, d_alpha
+
+    def _constraint_alpha_gradient(
+        self, s_tilde: Mapping[str, Any], g: list[torch.Tensor], g_bar: list[torch.Tensor], g_norm: torch.Tensor,
+        record: dict[str, Any], graph_built: bool,
+    ) -> torch.Tensor:
+        """F = ‖ḡ‖: d‖ḡ‖/dθ = H̄·u with u = ∂‖ḡ‖/∂ḡ (sign(ḡ) for L1, ḡ/‖ḡ‖ for L2); each process back-propagates
+        ⟨g, u⟩ through its own g, or takes H·u by a finite difference."""
+        u = [gi.sign() for gi in g_bar] if self.args.gradinit_alg == "adam" else [gi / g_norm for gi in g_bar]
+        g_bar.clear()
+        if self.args.gradinit_hvp == "finite_difference":
+            # ⟨ḡ, u⟩ = ‖ḡ‖ for both norms
+            hu = self._hessian_vector_product(s_tilde, g, u, record["loss"], record["grad_norm"])
+            d_alpha, _ = self._alpha_dots([hu[i] for i in self.scaled_index], g_norm)
+            return d_alpha
+        if not graph_built:
+            self.graph_rebuilds += 1
+            _, g = self._local_gradient(s_tilde, create_graph=True)
+        d_alpha, _ = self._alpha_gradient(_inner(g, u))
+        return d_alpha
+
+    def _adam_objective_alpha_gradient(
+        self, s: Mapping[str, Any], g_bar: list[torch.Tensor], record: dict[str, Any]
+    ) -> torch.Tensor:
+        """F = L(θ'; S)/η with θ' = θ − η·sign(ḡ). sign has zero derivative, so dF/dθ is the gradient at θ'
+        alone: one first-order pass, no graph of g."""
+        eta = self.args.gradinit_eta
+        direction = [gi.sign_() for gi in g_bar]
+        g_bar.clear()
+        if self.args.gradinit_hvp == "finite_difference":
+            self.pattern.clear()
+        if self.tied_output is not None:
+            # the paper's code's θ′: the tied output projection keeps θ while its embedding role moves
+            out_name, k = self.tied_output
+            theta_out = self.scaled_params[k].detach().clone().requires_grad_()
+        with torch.no_grad():
+            torch._foreach_add_(self.params, direction, alpha=-eta)  # θ' = θ − η·sign(ḡ), in place
+        del direction
+        if self.tied_output is None:
+            objective = self.loss_fn(self.model, s) / eta
+            d_alpha, objective = self._alpha_gradient(objective)
+        else:
+            module = _LossModule(self.model, self.loss_fn)
+            objective = torch.func.functional_call(
+                module, {f"model.{out_name}": theta_out}, (s,), tie_weights=False, strict=False
+            ) / eta
+            grads = _grads_or_zeros(objective, self.scaled_params + [theta_out])
+            grads[k] = grads[k] + grads.pop()  # dF/dα of the tensor: both of its roles
+            d_alpha, objective = self._alpha_dots(grads, objective)
+        record["objective"] = objective * eta
+        return d_alpha
+
+    def _sgd_objective_alpha_gradient(
+        self, s: Mapping[str, Any], s_tilde: Mapping[str, Any], g: list[torch.Tensor], g_bar: list[torch.Tensor],
+        record: dict[str, Any],
+    ) -> torch.Tensor:
+        """F = L(θ'; S)/η with θ' = θ − η·ḡ(θ): dF/dθ = v̄ − η·H̄·v̄, v = ∇_θ' L(θ'; S)/η. The first term from a pass
+        at θ', the Hessian term by back-propagating ⟨g, v̄⟩ through g's graph (exact, and local to each process),
+        or by a finite difference of g along v̄."""
+        eta = self.args.gradinit_eta
+        theta_prime = {
+            f"model.{n}": (p.detach() - eta * gi).requires_grad_() for n, p, gi in zip(self.names, self.params, g_bar)
+        }
+        objective = torch.func.functional_call(_LossModule(self.model, self.loss_fn), theta_prime, (s,)) / eta
+        v = _grads_or_zeros(objective, list(theta_prime.values()))
+        v_bar = [vi.clone() for vi in v] if self.reduce else v
+        if self.reduce is not None:
+            self.reduce(v_bar)
+        if self.args.gradinit_hvp == "finite_difference":
+            slope = abs(_inner(g_bar, v_bar).item())
+            g_bar.clear()
+            hv = self._hessian_vector_product(s_tilde, g, v_bar, record["loss"], slope)
+            hessian_term = [hv[i] for i in self.scaled_index]
+        else:
+            g_bar.clear()
+            hessian_term = _grads_or_zeros(_inner(g, v_bar), self.scaled_params)
+        local = [v[i] - eta * h for i, h in zip(self.scaled_index, hessian_term)]
+        d_alpha, objective = self._alpha_dots(local, objective)
+        record["objective"] = objective * eta
+        return d_alpha
 
     def _hessian_vector_product(
         self, batch: Mapping[str, Any], g: list[torch.Tensor], v: list[torch.Tensor], loss: float, slope: float
