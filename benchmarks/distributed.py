@@ -70,6 +70,9 @@ def worker(args):
     if trainer.is_world_process_zero():
         with open(os.path.join(args.out, "time.json"), "w") as f:
             json.dump({"processes": world, "seconds": runtime}, f)
+    if torch.distributed.is_initialized():  # ended before exit, not torn down with gloo's threads still working
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def launch(processes, args):
@@ -81,7 +84,7 @@ def launch(processes, args):
                    "--global_batch", str(args.global_batch), "--iters", str(args.iters), "--layers", str(args.layers),
                    "--d_model", str(args.d_model), "--length", str(args.length), "--gradinit_hvp", args.gradinit_hvp]
             env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // processes))}
-            subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
+            subprocess.run(cmd, check=True, env=env, capture_output=True, text=True, timeout=1800)
             with open(os.path.join(out, "time.json")) as f:
                 seconds = json.load(f)["seconds"]
         best = seconds if best is None else min(best, seconds)

@@ -242,7 +242,7 @@ def peak_memory(args):
         cmd += ["--small"] if args.small else []
         cmd += ["--tiny"] if args.tiny else []
         cmd += ["--threads", str(args.threads)] if args.threads else []
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=1800)
         out[name] = int(proc.stdout.strip().splitlines()[-1])
     return out
 

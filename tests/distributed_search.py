@@ -52,6 +52,7 @@ args = GradInitConfig(
     output_dir=os.path.join(out, "run"),
     gradinit_iters=int(os.environ.get("GRADINIT_ITERS", "6")),
     gradinit_lr=5e-2,
+    gradinit_eta=1e-3,  # the η the tolerances of test_distributed.py were measured with
     gradinit_gamma=float(os.environ.get("GRADINIT_GAMMA", "60")),
     gradinit_alg=os.environ.get("GRADINIT_ALG", "adam"),
     gradinit_hvp=os.environ.get("GRADINIT_HVP", "exact"),
@@ -66,3 +67,9 @@ args = GradInitConfig(
 )
 trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(tok), data_collator=collator(tok, model))
 trainer.train()
+
+# End the gloo process group before exit: torn down during interpreter shutdown, its threads can still hold work
+# and abort the process ("terminate called without an active exception").
+if torch.distributed.is_initialized():
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()

@@ -66,6 +66,7 @@ args = GradInitConfig(
     gradinit_max_tokens=60,
     gradinit_iters=6,
     gradinit_lr=5e-2,
+    gradinit_eta=1e-3,  # set: the SGD training lr below (0.5) is no training regime for the search's η
     gradinit_gamma=float(os.environ.get("GRADINIT_GAMMA", "45")),
     gradinit_alg=os.environ.get("GRADINIT_ALG", "adam"),
     label_smoothing_factor=0.1,
@@ -87,3 +88,9 @@ save("train", {
     "batches": trainer.train_batches,
     "params": {n: p.detach().clone() for n, p in trainer.model.named_parameters()},
 })
+
+# End the gloo process group before exit: torn down during interpreter shutdown, its threads can still hold work
+# and abort the process ("terminate called without an active exception").
+if torch.distributed.is_initialized():
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()

@@ -205,7 +205,7 @@ def test_stability_lr_zero_steps_fill_adams_moments_without_moving_the_weights(t
     assert start["decoder_min"] != curves["zero"][1]["spread_decoder_min"]
 
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "stability.py"), *common, "--lr_zero_steps", "6",
-                           "--out", str(tmp_path / "x")], capture_output=True, text=True)
+                           "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0 and "--lr_zero_steps 6: must be at least 0 and below --steps (6)" in proc.stderr
 
 
