@@ -67,6 +67,8 @@ def test_from_scratch_with_trained_tokenizer(tmp_path, model_type, init):
     args += ["--init", init]
     proc = run(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    # where the initialized checkpoint and the search's records are, said on the console
+    assert f"{os.path.join(out, 'gradinit')} (scales.json)" in proc.stdout
 
     with open(os.path.join(out, "all_results.json")) as f:
         results = json.load(f)
