@@ -2,6 +2,7 @@
 """Does GradInit let a Post-LN Transformer train without warmup? Three arms, same data, seed and step budget.
 
     A: default init, no warmup        B: default init, linear warmup        C: GradInit, no warmup
+    D (with --arms D): Admin (Liu et al., 2020; benchmarks/admin.py), no warmup
 
 "Default init" is `--init`: the paper's setting is `--model transformer --init fairseq` (fairseq's Post-LN
 Transformer and its initialization, built by the package); `--model bart --init model` is BART's N(0, 0.02).
@@ -51,11 +52,12 @@ from hf_gradinit.translation.modeling import MODEL_CLASSES, _scratch_config  # n
 from hf_gradinit.translation.tokenizer import train_tokenizer  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import admin  # noqa: E402
 import confirmatory  # noqa: E402
 from run_state import check_saved, load_state, restore, save_state, state_path  # noqa: E402
 from token_spread import token_spread  # noqa: E402
 
-ARMS = {"A": "default init, no warmup", "B": "default init, warmup", "C": "GradInit, no warmup"}
+ARMS = {"A": "default init, no warmup", "B": "default init, warmup", "C": "GradInit, no warmup", "D": "Admin, no warmup"}
 
 # --preset paper: the paper's IWSLT'14 model, batches, optimizer and GradInit flags (flags given explicitly win).
 PAPER = dict(
@@ -73,7 +75,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default=os.path.join("runs", "stability"))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--lrs", type=float, nargs="+", default=[5e-4, 1e-3])
-    p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    p.add_argument("--arms", nargs="+", default=["A", "B", "C"], choices=list(ARMS),
+                   help="A, B, C (default), and D: Admin's profiled residual scales (benchmarks/admin.py), no warmup")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--max_tokens", type=int, default=None, help="token-budget training batches instead of --batch_size rows")
@@ -439,6 +442,10 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, r
             "grad_norm_last": result.history[-1]["grad_norm"],
             **result.scale_summary(),
         }
+    if arm == "D":  # Admin's ω on every residual branch (trainable), set by a profiling pass on the first batch
+        admin.attach(model)
+        if resumed is None:
+            admin.profile(model, to_device(collate([train[i] for i in order[0]])))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=args.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(warmup, args))
     curve, spread_at_start, done, earlier_seconds = [], None, 0, 0.0
@@ -503,7 +510,7 @@ def plot(results, path):
 
     lrs = sorted({r["lr"] for r in results})
     fig, axes = plt.subplots(1, len(lrs), figsize=(5.5 * len(lrs), 4), squeeze=False, sharey=True)
-    colors = {"A": "tab:red", "B": "tab:blue", "C": "tab:green"}
+    colors = {"A": "tab:red", "B": "tab:blue", "C": "tab:green", "D": "tab:purple"}
     styles = ["-", "-.", ":", (0, (5, 1))]
     for ax, lr in zip(axes[0], lrs):
         variants, labelled = {}, set()

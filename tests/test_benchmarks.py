@@ -286,7 +286,7 @@ def _final_weights(out, arm):
     return load_file(str(next((out / "models").glob(f"{arm}-*")) / "model.safetensors"))
 
 
-@pytest.mark.parametrize("arm", ["B", "C"])
+@pytest.mark.parametrize("arm", ["B", "C", "D"])
 def test_stability_resumable_run_cut_and_continued_ends_with_the_uninterrupted_runs_weights(tmp_path, arm):
     data = _toy_data(tmp_path)
     # lr 1e-2 and dropout: every update and every dropout mask changes the weights; B's warmup spans the cut
@@ -299,6 +299,7 @@ def test_stability_resumable_run_cut_and_continued_ends_with_the_uninterrupted_r
     assert "continuing from step 3" in stdout and "search 1:" not in stdout  # C: the scales come with the weights
     straight, continued = _final_weights(tmp_path / "straight", arm), _final_weights(cut, arm)
     assert straight.keys() == continued.keys()
+    assert any("admin_omega" in name for name in straight) == (arm == "D")  # D: Admin's ω saved and restored too
     for name in straight:
         torch.testing.assert_close(continued[name], straight[name], rtol=0, atol=0, msg=name)
     results = [json.loads((out / f"results_{arm}_seed1.json").read_text())["results"][0] for out in (tmp_path / "straight", cut)]
