@@ -400,6 +400,31 @@ def format_spread(shares):
     return f"token spread: encoder {shares['encoder']:.3f}, decoder min {shares['decoder_min']:.3f}"
 
 
+def search_scales(model, lr, args, train, collate, to_device):
+    """Arm C's search on the search batches, saved (scales.json and a plot) under --out."""
+    gi_batches = (to_device(collate([train[i] for i in idx])) for idx in search_order(train, args))
+    gi_args = GradInitArguments(
+        gradinit_iters=args.gradinit_iters, gradinit_lr=args.gradinit_lr, gradinit_eta=search_eta(args, lr),
+        gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale,
+        gradinit_beta2=args.gradinit_beta2, gradinit_hvp=args.gradinit_hvp, gradinit_ln_min_scale=args.gradinit_ln_min_scale,
+        gradinit_step_moves_tied_output=not args.gradinit_reference_step,
+        gradinit_freeze_zero_biases=args.gradinit_freeze_zero_biases,
+    )
+
+    def report(record, _search):
+        if record["step"] % 10 == 0 or record["step"] == 1:
+            print(f"  [C{args.tag}] search {record['step']}: loss {record['loss']:.3f} ‖g‖ {record['grad_norm']:.4g} "
+                  f"{'constraint' if record['constraint'] else 'objective'}", flush=True)
+
+    result = gradinit(model, gi_batches, gi_args, loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing),
+                      callback=report, progress_bar=False)
+    folder = os.path.join(args.out, f"gradinit_C{args.tag}" + (f"_seed{args.seed}" if args.seed != 1 else "")
+                          + (f"_search{args.search_seed}" if args.search_seed is not None else ""))
+    result.save(folder)
+    plot_scales(result, os.path.join(folder, "scales.png"))
+    return result
+
+
 def run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, references, collate):
     to_device = lambda b: {k: v.to(args.device) for k, v in b.items()}  # noqa: E731
     model = make_model(args, tokenizer)
@@ -409,30 +434,10 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, r
     path = state_path(args, arm, lr)
     resumed = load_state(path, args, arm, lr, warmup) if args.resumable else None
     if arm == "C" and resumed is None:
-        gi_order = search_order(train, args)
-        gi_batches = (to_device(collate([train[i] for i in idx])) for idx in gi_order)
-        gi_args = GradInitArguments(
-            gradinit_iters=args.gradinit_iters, gradinit_lr=args.gradinit_lr, gradinit_eta=search_eta(args, lr),
-            gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale,
-            gradinit_beta2=args.gradinit_beta2, gradinit_hvp=args.gradinit_hvp, gradinit_ln_min_scale=args.gradinit_ln_min_scale,
-            gradinit_step_moves_tied_output=not args.gradinit_reference_step,
-            gradinit_freeze_zero_biases=args.gradinit_freeze_zero_biases,
-        )
-
-        def report(record, _search):
-            if record["step"] % 10 == 0 or record["step"] == 1:
-                print(f"  [C{args.tag}] search {record['step']}: loss {record['loss']:.3f} ‖g‖ {record['grad_norm']:.4g} "
-                      f"{'constraint' if record['constraint'] else 'objective'}", flush=True)
-
         if args.gradinit_scales_from:
             result = apply_saved_scales(model, args.gradinit_scales_from, args.gradinit_scales_ln_floor)
         else:
-            result = gradinit(model, gi_batches, gi_args, loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing),
-                              callback=report, progress_bar=False)
-            folder = os.path.join(args.out, f"gradinit_C{args.tag}" + (f"_seed{args.seed}" if args.seed != 1 else "")
-                                  + (f"_search{args.search_seed}" if args.search_seed is not None else ""))
-            result.save(folder)
-            plot_scales(result, os.path.join(folder, "scales.png"))
+            result = search_scales(model, lr, args, train, collate, to_device)
         first_objective = next((r["step"] for r in result.history if not r["constraint"]), None)
         search = {
             "seconds": time.time() - start,
@@ -665,6 +670,8 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     if args.report:
         results = merged_results(args.out)
+        if not results:
+            raise SystemExit(f"--report: no results_*.json files in {args.out}")
         report(results, args.out, args.reach_loss)
         return results
     if args.resumable:  # a state this run cannot continue is refused before any data is loaded or any arm trains

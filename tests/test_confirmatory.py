@@ -154,3 +154,8 @@ def test_report_keeps_tagged_arms_in_the_claim_table(capsys):
     tagged = next(r for r in rows if "Ceta2e3: 6.250" in r)
     assert "+0.050" in tagged and tagged.rstrip(" |").endswith("yes")
     assert next(r for r in rows if "| C: 6.500" in r).rstrip(" |").endswith("no")
+
+
+def test_report_of_a_folder_without_results_says_so(tmp_path):
+    with pytest.raises(SystemExit, match="no results_\\*.json files in"):
+        stability.main(["--report", "--out", str(tmp_path)])
