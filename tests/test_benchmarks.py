@@ -186,12 +186,15 @@ def test_eval_mode_gap_reports_the_runs_own_validation_loss_with_dropout_off(tmp
     assert abs(float(row[10].split()[0]) - min(gains)) < 1e-3
 
 
-def test_stability_lr_zero_steps_fill_adams_moments_without_moving_the_weights(tmp_path):
+def test_stability_lr_zero_steps_fill_adams_moments_without_moving_the_weights(tmp_path, capsys):
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import stability  # in-process: three runs of the script's logic
+
     data = _toy_data(tmp_path)
     common = ["--tiny", "--steps", "6", "--arms", "A", "--data_dir", str(data), "--device", "cpu"]
-    run("stability.py", *common, "--lrs", "0", "--out", str(tmp_path / "still"))
-    run("stability.py", *common, "--lrs", "1e-2", "--lr_zero_steps", "4", "--out", str(tmp_path / "zero"), "--token_spread")
-    run("stability.py", *common, "--lrs", "1e-2", "--out", str(tmp_path / "moving"))
+    stability.main([*common, "--lrs", "0", "--out", str(tmp_path / "still")])
+    stability.main([*common, "--lrs", "1e-2", "--lr_zero_steps", "4", "--out", str(tmp_path / "zero"), "--token_spread"])
+    stability.main([*common, "--lrs", "1e-2", "--out", str(tmp_path / "moving")])
     curves = {name: json.loads((tmp_path / name / "results_A_seed1.json").read_text())["results"][0]["curve"]
               for name in ("still", "zero", "moving")}
     assert [c["step"] for c in curves["zero"]] == [3, 6]  # --tiny evaluates every steps // 2
@@ -204,9 +207,11 @@ def test_stability_lr_zero_steps_fill_adams_moments_without_moving_the_weights(t
     assert start == {"encoder": curves["zero"][0]["spread_encoder"], "decoder_min": curves["zero"][0]["spread_decoder_min"]}
     assert start["decoder_min"] != curves["zero"][1]["spread_decoder_min"]
 
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "stability.py"), *common, "--lr_zero_steps", "6",
-                           "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0 and "--lr_zero_steps 6: must be at least 0 and below --steps (6)" in proc.stderr
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        stability.main([*common, "--lr_zero_steps", "6", "--out", str(tmp_path / "x")])
+    assert exit_info.value.code == 2
+    assert "--lr_zero_steps 6: must be at least 0 and below --steps (6)" in capsys.readouterr().err
 
 
 def test_stability_lr_factor_starts_each_schedule_after_the_zero_steps():
@@ -309,18 +314,22 @@ def test_stability_resumable_run_cut_and_continued_ends_with_the_uninterrupted_r
     assert searches[1] == searches[0] and bool(searches[0]) == (arm == "C")
 
 
-def test_stability_resumable_refuses_a_state_trained_otherwise(tmp_path):
+def test_stability_resumable_refuses_a_state_trained_otherwise(tmp_path, capsys):
     data = _toy_data(tmp_path)
     common = ["--tiny", "--lrs", "1e-2", "--arms", "B", "--data_dir", str(data), "--device", "cpu", "--resumable", "--warmup_fraction", "0.5",
               "--out", str(tmp_path / "out")]
-    run("stability.py", *common, "--steps", "2", "--lr_schedule", "linear")
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import stability  # in-process: the refusals are about the script's logic, not its command line
+
+    stability.main([*common, "--steps", "2", "--lr_schedule", "linear"])
+    capsys.readouterr()
 
     def refused(*flags):
-        proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "stability.py"), *common, *flags],
-                              capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-        assert "training pairs" not in proc.stdout and "arm " not in proc.stdout  # refused before any work starts
-        return proc.stderr
+        with pytest.raises(SystemExit) as exit_info:
+            stability.main([*common, *flags])
+        out = capsys.readouterr().out
+        assert "training pairs" not in out and "arm " not in out  # refused before any work starts
+        return str(exit_info.value.code)
 
     assert "saved with --dropout 0.1, this run has 0.2" in refused("--steps", "2", "--lr_schedule", "linear", "--dropout", "0.2")
     assert "--warmup_steps / --warmup_fraction 1, this run has 2" in refused("--steps", "4", "--lr_schedule", "linear")
