@@ -292,15 +292,20 @@ def _final_weights(out, arm):
 
 
 @pytest.mark.parametrize("arm", ["B", "C", "D"])
-def test_stability_resumable_run_cut_and_continued_ends_with_the_uninterrupted_runs_weights(tmp_path, arm):
+def test_stability_resumable_run_cut_and_continued_ends_with_the_uninterrupted_runs_weights(tmp_path, arm, capsys):
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import stability  # in-process: three runs of the script's logic
+
     data = _toy_data(tmp_path)
     # lr 1e-2 and dropout: every update and every dropout mask changes the weights; B's warmup spans the cut
     common = ["--tiny", "--lrs", "1e-2", "--arms", arm, "--data_dir", str(data), "--device", "cpu", "--save_models",
               "--warmup_steps", "4"]
-    run("stability.py", *common, "--steps", "6", "--out", str(tmp_path / "straight"))
+    stability.main([*common, "--steps", "6", "--out", str(tmp_path / "straight")])
     cut = tmp_path / "cut"
-    run("stability.py", *common, "--steps", "3", "--out", str(cut), "--resumable")
-    stdout = run("stability.py", *common, "--steps", "6", "--out", str(cut), "--resumable")
+    stability.main([*common, "--steps", "3", "--out", str(cut), "--resumable"])
+    capsys.readouterr()
+    stability.main([*common, "--steps", "6", "--out", str(cut), "--resumable"])
+    stdout = capsys.readouterr().out
     assert "continuing from step 3" in stdout and "search 1:" not in stdout  # C: the scales come with the weights
     straight, continued = _final_weights(tmp_path / "straight", arm), _final_weights(cut, arm)
     assert straight.keys() == continued.keys()
