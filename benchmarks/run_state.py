@@ -17,13 +17,18 @@ import torch
 TRAINING_FLAGS = (
     "data_dir", "max_train_samples", "vocab_size", "max_length", "model", "init", "layers", "d_model", "ffn", "heads",
     "dropout", "attention_dropout", "activation_dropout", "weight_decay", "label_smoothing", "batch_size",
-    "max_tokens", "lr_zero_steps", "lr_schedule", "bf16", "seed", "device", "heldout_every",
+    "max_tokens", "lr_zero_steps", "lr_schedule", "bf16", "seed", "device", "heldout_every", "adam_beta2",
 )
 SEARCH_FLAGS = (
     "gradinit_iters", "gradinit_batch_size", "gradinit_max_tokens", "gradinit_lr", "gradinit_eta", "gradinit_gamma",
     "gradinit_max_scale", "gradinit_beta2", "gradinit_ln_min_scale", "gradinit_hvp", "gradinit_reference_step",
     "gradinit_freeze_zero_biases", "gradinit_scales_from", "gradinit_scales_ln_floor", "search_seed",
 )
+
+
+# Flags added after states were first saved, with the value every earlier run had: a state without them was trained
+# with that value.
+ADDED_LATER = {"heldout_every": None, "search_seed": None, "adam_beta2": 0.98}
 
 
 def state_path(args, arm, lr):
@@ -69,9 +74,9 @@ def load_state(path, args, arm, lr, warmup):
 def _refuse_if_incompatible(state, path, args, arm, lr, warmup):
     saved, now = state["flags"], run_flags(args, arm, lr, warmup)
     for name, value in now.items():
-        if saved.get(name) != value:
+        if saved.get(name, ADDED_LATER.get(name)) != value:
             flag = "--warmup_steps / --warmup_fraction" if name == "warmup" else f"--{name}"
-            raise SystemExit(f"{path}: saved with {flag} {saved.get(name)!r}, this run has {value!r}; "
+            raise SystemExit(f"{path}: saved with {flag} {saved.get(name, ADDED_LATER.get(name))!r}, this run has {value!r}; "
                              "continue it with the flags it was started with")
     if state["step"] > args.steps:
         raise SystemExit(f"{path}: already trained {state['step']} steps, more than --steps {args.steps}")

@@ -101,6 +101,7 @@ def parse_args(argv=None):
     p.add_argument("--attention_dropout", type=float, default=0.1)
     p.add_argument("--activation_dropout", type=float, default=0.1)
     p.add_argument("--weight_decay", type=float, default=1e-4, help="decoupled (AdamW), as fairseq's Adam")
+    p.add_argument("--adam_beta2", type=float, default=0.98, help="β2 of training's AdamW (β1 0.9), the paper's 0.98")
     p.add_argument("--threads", type=int, default=None, help="torch threads (one per arm when arms run side by side)")
     p.add_argument("--report", action="store_true", help="only merge the results_*.json files in --out")
     p.add_argument("--reach_loss", type=float, default=6.5, help="the report's 'steps to reach' validation loss")
@@ -451,7 +452,7 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, r
         admin.attach(model)
         if resumed is None:
             admin.profile(model, to_device(collate([train[i] for i in order[0]])))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, args.adam_beta2), eps=1e-8, weight_decay=args.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(warmup, args))
     curve, spread_at_start, done, earlier_seconds = [], None, 0, 0.0
     if resumed is not None:

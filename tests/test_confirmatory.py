@@ -159,3 +159,25 @@ def test_report_keeps_tagged_arms_in_the_claim_table(capsys):
 def test_report_of_a_folder_without_results_says_so(tmp_path):
     with pytest.raises(SystemExit, match="no results_\\*.json files in"):
         stability.main(["--report", "--out", str(tmp_path)])
+
+
+def test_stability_trains_with_the_adam_beta2_it_is_given_and_resumes_only_with_it(tmp_path):
+    import torch
+
+    data = tmp_path / "data"
+    data.mkdir()
+    pairs = [{"de": f"das haus {i} ist rot .", "en": f"the house {i} is red ."} for i in range(60)]
+    with gzip.open(data / "train.jsonl.gz", "wt") as f:
+        f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs)
+    with open(data / "validation.jsonl", "w") as f:
+        f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs[:10])
+    common = ["--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "A", "--data_dir", str(data), "--device", "cpu",
+              "--out", str(tmp_path / "out"), "--resumable"]
+    stability.main([*common, "--adam_beta2", "0.999"])
+    state = torch.load(tmp_path / "out" / "state" / "A-lr0.001-seed1.pt", weights_only=False)
+    assert state["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)
+    with pytest.raises(SystemExit, match="saved with --adam_beta2 0.999, this run has 0.98"):
+        stability.main([*common, "--steps", "4"])
+    del state["flags"]["adam_beta2"]  # a state saved before the flag existed was trained with 0.98
+    torch.save(state, tmp_path / "out" / "state" / "A-lr0.001-seed1.pt")
+    stability.main([*common, "--steps", "4"])
