@@ -1,11 +1,13 @@
 """The α-gradients of the engine against central finite differences of an independent float64 replay."""
 
+import math
+
 import pytest
 import torch
 from helpers import batches, tiny_bart, tiny_tokenizer
 from torch.func import functional_call
 
-from hf_gradinit import GradInitArguments, GradInitSearch, split_batch
+from hf_gradinit import GradInitArguments, GradInitSearch
 from hf_gradinit.search_mode import double_backward_attention, search_mode
 
 ETA = 1e-2
@@ -22,7 +24,11 @@ def _replay(model, search, batch, alg, branch):
     names = search.names
     theta0 = dict(zip(names, search.theta0))
     scaled_names = [t.name for t in search.scaled]
-    s_tilde, s = split_batch(batch)
+    # the paper's overlapping parts, written out: S̃ the first ⌈2n/3⌉ rows, S the last ⌈2n/3⌉
+    n = batch["input_ids"].shape[0]
+    k = math.ceil(2 * n / 3)
+    s_tilde = {key: value[:k] for key, value in batch.items()}
+    s = {key: value[n - k:] for key, value in batch.items()}
 
     def params_at(alpha):
         scale = dict(zip(scaled_names, alpha.tolist()))

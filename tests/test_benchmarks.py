@@ -30,7 +30,8 @@ def test_overhead_prints_ratios_for_every_variant(tmp_path):
     out = run("overhead.py", "--tiny", "--repeats", "1", "--warmup", "1", "--json", str(tmp_path / "o.json"))
     rows = {r[0].strip(): r for r in table_rows(out) if not r[0].strip().startswith("search at")}
     assert set(rows) == {"train", "adam", "adam_constraint", "sgd", "adam_reference", "adam_constraint_fd", "sgd_fd", "whole search"}
-    assert float(rows["train"][2]) == 1.0
+    for name in ("adam", "adam_constraint", "sgd", "adam_reference"):  # each ratio is its time over the training step's
+        assert float(rows[name][2]) == pytest.approx(float(rows[name][1]) / float(rows["train"][1]), abs=0.006), name
     result = json.loads((tmp_path / "o.json").read_text())
     assert all(math.isfinite(v) and v > 0 for v in result["seconds"].values())
 
@@ -141,13 +142,9 @@ def test_stability_reuses_a_saved_search_only_for_the_init_it_started_from(tmp_p
     from safetensors.torch import load_file
 
     weights = load_file(str(reused / "models" / "C-lr0-seed1" / "model.safetensors"))
-    checked = 0
+    assert set(saved["tensors"]) <= set(weights)  # every scaled tensor, by its exact name
     for name, tensor in saved["tensors"].items():
-        key = next((k for k in weights if name.endswith(k) or k.endswith(name.split("model.", 1)[-1])), None)
-        if key is not None:
-            assert abs(weights[key].double().norm().item() - tensor["final_norm"]) <= 1e-5 * (1 + tensor["final_norm"]), name
-            checked += 1
-    assert checked > len(saved["tensors"]) // 2
+        assert abs(weights[name].double().norm().item() - tensor["final_norm"]) <= 1e-5 * (1 + tensor["final_norm"]), name
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "benchmarks", "stability.py"), *common, "--seed", "2", "--out", str(tmp_path / "x"),
          "--gradinit_scales_from", str(out / "gradinit_C")],
