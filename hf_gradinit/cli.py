@@ -125,9 +125,12 @@ COMMANDS = {"init": init, "push": push}
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in COMMANDS:
+    if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
-        raise SystemExit(2 if argv and argv[0] not in ("-h", "--help") else 0)
+        raise SystemExit(0 if argv else 2)
+    if argv[0] not in COMMANDS:
+        print(f"hf-gradinit: unknown command {argv[0]!r} (commands: {', '.join(COMMANDS)})\n\n{__doc__}", file=sys.stderr)
+        raise SystemExit(2)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     from .hub import GradInitPushError
     from .search import GradInitError
