@@ -22,6 +22,14 @@ def run(script, *args, timeout=600):
     return proc.stdout
 
 
+def stability_main(*args):
+    """benchmarks/stability.py's main, in-process (the tests about its logic; those about its command line run it)."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import stability
+
+    return stability.main(list(args))
+
+
 def table_rows(stdout):
     return [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
 
@@ -110,13 +118,18 @@ def test_token_budget_compares_rows_with_a_budget_of_the_same_target_tokens(tmp_
 
 
 def test_stability_and_overhead_take_token_budgets(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import overhead  # in-process: the budgets' arithmetic, not the timing (the overhead test above runs the command)
+    import stability
+
     data, out = _toy_data(tmp_path), tmp_path / "out"
-    run("stability.py", "--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "C", "--data_dir", str(data), "--out", str(out),
-        "--device", "cpu", "--max_tokens", "120", "--gradinit_max_tokens", "200")
+    stability.main(["--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "C", "--data_dir", str(data), "--out", str(out),
+                    "--device", "cpu", "--max_tokens", "120", "--gradinit_max_tokens", "200"])
     result = json.loads((out / "results_C_seed1.json").read_text())
     assert result["args"]["max_tokens"] == 120 and result["results"][0]["curve"]
-    stdout = run("overhead.py", "--tiny", "--repeats", "1", "--warmup", "1", "--length", "10", "--max_tokens", "60", "--gradinit_max_tokens", "90")
-    assert "training batch 6x10 tokens, search batch 9x10" in stdout
+    args = overhead.parse_args(["--tiny", "--device", "cpu", "--length", "10", "--max_tokens", "60", "--gradinit_max_tokens", "90"])
+    _, (batch, search_batch), _ = overhead.build(args)
+    assert tuple(batch["input_ids"].shape) == (6, 10) and tuple(search_batch["input_ids"].shape) == (9, 10)
 
 
 def test_stability_paper_preset_runs_the_arms_in_parallel(tmp_path):
@@ -131,15 +144,17 @@ def test_stability_paper_preset_runs_the_arms_in_parallel(tmp_path):
     assert (args["max_tokens"], args["gradinit_max_tokens"], args["gradinit_reference_step"]) == (200, 300, True)
 
 
-def test_stability_reuses_a_saved_search_only_for_the_init_it_started_from(tmp_path):
+def test_stability_reuses_a_saved_search_only_for_the_init_it_started_from(tmp_path, capsys):
     data = _toy_data(tmp_path)
     out = tmp_path / "out"
     common = ["--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "C", "--data_dir", str(data), "--device", "cpu", "--save_models"]
-    run("stability.py", *common, "--out", str(out))
+    stability_main(*common, "--out", str(out))
     saved = json.loads((out / "gradinit_C" / "scales.json").read_text())
     reused = tmp_path / "reused"
     # lr 0: training leaves the weights as the scales made them
-    stdout = run("stability.py", *common, "--lrs", "0", "--out", str(reused), "--gradinit_scales_from", str(out / "gradinit_C"))
+    capsys.readouterr()
+    stability_main(*common, "--lrs", "0", "--out", str(reused), "--gradinit_scales_from", str(out / "gradinit_C"))
+    stdout = capsys.readouterr().out
     assert "applied" in stdout and not (reused / "gradinit_C").exists()
     # the model after 0 training steps is α·θ⁰: each scaled tensor's norm is the search's final norm
     from safetensors.torch import load_file
@@ -148,19 +163,15 @@ def test_stability_reuses_a_saved_search_only_for_the_init_it_started_from(tmp_p
     assert set(saved["tensors"]) <= set(weights)  # every scaled tensor, by its exact name
     for name, tensor in saved["tensors"].items():
         assert abs(weights[name].double().norm().item() - tensor["final_norm"]) <= 1e-5 * (1 + tensor["final_norm"]), name
-    proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "benchmarks", "stability.py"), *common, "--seed", "2", "--out", str(tmp_path / "x"),
-         "--gradinit_scales_from", str(out / "gradinit_C")],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert proc.returncode != 0 and "the search started at" in proc.stderr
+    with pytest.raises(ValueError, match="the search started at"):
+        stability_main(*common, "--seed", "2", "--out", str(tmp_path / "x"), "--gradinit_scales_from", str(out / "gradinit_C"))
 
 
 def test_eval_mode_gap_reports_the_runs_own_validation_loss_with_dropout_off(tmp_path):
     data = _toy_data(tmp_path)
     out = tmp_path / "out"
-    run("stability.py", "--tiny", "--steps", "3", "--lrs", "1e-3", "--arms", "B", "--data_dir", str(data), "--out", str(out),
-        "--device", "cpu", "--save_models", "--dropout", "0.3")
+    stability_main("--tiny", "--steps", "3", "--lrs", "1e-3", "--arms", "B", "--data_dir", str(data), "--out", str(out),
+                   "--device", "cpu", "--save_models", "--dropout", "0.3")
     final = json.loads((out / "results_B_seed1.json").read_text())["results"][0]["curve"][-1]["val_loss"]
     folder = out / "models" / "B-lr0.001-seed1"
     stdout = run("eval_mode_gap.py", str(folder), "--data_dir", str(data), "--by_site")
@@ -242,8 +253,8 @@ def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_p
         f.writelines(json.dumps({"translation": {"de": "das haus ist rot ." * k, "en": "the house is red ." * k}}) + "\n"
                      for k in (1, 2, 3, 1, 4))
     out = tmp_path / "out"
-    run("stability.py", "--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "B", "--data_dir", str(data), "--out", str(out),
-        "--device", "cpu", "--save_models", "--token_spread")
+    stability_main("--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "B", "--data_dir", str(data), "--out", str(out),
+                   "--device", "cpu", "--save_models", "--token_spread")
     folder = out / "models" / "B-lr0.001-seed1"
     final = json.loads((out / "results_B_seed1.json").read_text())["results"][0]["curve"][-1]
 
