@@ -53,3 +53,23 @@ def test_the_command_line_exits_2_with_a_message(argv, message, capsys, tmp_path
     assert exit_info.value.code == 2
     captured = capsys.readouterr()
     assert message in captured.out + captured.err
+
+
+def test_a_failed_save_keeps_the_older_checkpoint_whole(tmp_path, monkeypatch):
+    from helpers import tiny_bart
+
+    from hf_gradinit import save_initialization
+
+    folder = tmp_path / "gradinit"
+    folder.mkdir()
+    (folder / "scales.json").write_text("older")
+    result = GradInitResult({}, {}, {}, {})
+    model = tiny_bart()
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model, "save_pretrained", fail)
+    with pytest.raises(OSError, match="disk full"):
+        save_initialization(model, result, str(folder))
+    assert (folder / "scales.json").read_text() == "older" and sorted(p.name for p in tmp_path.iterdir()) == ["gradinit"]
