@@ -13,6 +13,8 @@ import os
 
 import torch
 
+from hf_gradinit.config import ETA_PER_LR
+
 # What the weights at step s depend on; a continued run must agree on all of them.
 TRAINING_FLAGS = (
     "data_dir", "max_train_samples", "vocab_size", "max_length", "model", "init", "layers", "d_model", "ffn", "heads",
@@ -38,7 +40,7 @@ def state_path(args, arm, lr):
 def run_flags(args, arm, lr, warmup):
     flags = {name: getattr(args, name) for name in TRAINING_FLAGS + (SEARCH_FLAGS if arm == "C" else ())}
     if arm == "C" and flags["gradinit_eta"] is None:  # η left to follow the lr: the value used is what counts
-        flags["gradinit_eta"] = 2 * lr
+        flags["gradinit_eta"] = ETA_PER_LR * lr
     return {**flags, "lr": lr, "warmup": warmup}
 
 
@@ -74,9 +76,10 @@ def load_state(path, args, arm, lr, warmup):
 def _refuse_if_incompatible(state, path, args, arm, lr, warmup):
     saved, now = state["flags"], run_flags(args, arm, lr, warmup)
     for name, value in now.items():
-        if saved.get(name, ADDED_LATER.get(name)) != value:
+        was = saved.get(name, ADDED_LATER.get(name))
+        if was != value:
             flag = "--warmup_steps / --warmup_fraction" if name == "warmup" else f"--{name}"
-            raise SystemExit(f"{path}: saved with {flag} {saved.get(name, ADDED_LATER.get(name))!r}, this run has {value!r}; "
+            raise SystemExit(f"{path}: saved with {flag} {was!r}, this run has {value!r}; "
                              "continue it with the flags it was started with")
     if state["step"] > args.steps:
         raise SystemExit(f"{path}: already trained {state['step']} steps, more than --steps {args.steps}")

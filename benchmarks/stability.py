@@ -46,6 +46,7 @@ from transformers.models.bart.modeling_bart import shift_tokens_right
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from hf_gradinit import GradInitArguments, GradInitResult, fairseq_init_, gradinit  # noqa: E402
+from hf_gradinit.config import ETA_PER_LR  # noqa: E402
 from hf_gradinit.scale_report import plot_scales  # noqa: E402
 from hf_gradinit.token_batches import TokenBudgetBatchSampler, example_lengths  # noqa: E402
 from hf_gradinit.translation.modeling import MODEL_CLASSES, _scratch_config  # noqa: E402
@@ -296,7 +297,7 @@ def search_order(train, args):
 
 def search_eta(args, lr):
     """η of the search: --gradinit_eta, or 2 × the arm's training lr (GradInitConfig's rule)."""
-    return 2 * lr if args.gradinit_eta is None else args.gradinit_eta
+    return ETA_PER_LR * lr if args.gradinit_eta is None else args.gradinit_eta
 
 
 def search_seed(args):
@@ -439,11 +440,10 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, r
             result = apply_saved_scales(model, args.gradinit_scales_from, args.gradinit_scales_ln_floor)
         else:
             result = search_scales(model, lr, args, train, collate, to_device)
-        first_objective = next((r["step"] for r in result.history if not r["constraint"]), None)
         search = {
             "seconds": time.time() - start,
             "constraint_fraction": result.constraint_fraction,
-            "first_objective_step": first_objective,
+            "first_objective_step": result.first_objective_step,
             "grad_norm_first": result.history[0]["grad_norm"],
             "grad_norm_last": result.history[-1]["grad_norm"],
             **result.scale_summary(),
@@ -604,6 +604,10 @@ def seed_summary(results, reach):
         print(f"| {lr:g} | {arm} | {len(runs)} | " + " | ".join(at) + f" | {reached} | {_mean_sd([r['bleu'] for r in runs])} | {_mean_sd([r['chrf'] for r in runs])} |")
     finals = {(r["lr"], r["arm"], r.get("seed")): r["curve"][-1]["val_loss"] for r in results}
     cases = sorted({(lr, seed) for lr, arm, seed in finals if arm.startswith("C")}, key=lambda k: (k[0], k[1] or 0))
+
+    def cell(arm, value):
+        return "—" if value is None else f"{arm}: {value:.3f}"
+
     if cases:
         print("\nThe claim, per seed (final validation loss): holds if C ends within 0.1 of B and at least 0.5 below A; "
               "every C and B variant (tag) of a seed, '—' where an arm has not run.")
@@ -621,7 +625,6 @@ def seed_summary(results, reach):
                     cb = f"{c - b:+.3f}" if b is not None else "—"
                     ac = f"{a - c:+.3f}" if a is not None else "—"
                     holds = "—" if a is None or b is None else ("yes" if c - b <= 0.1 and a - c >= 0.5 else "no")
-                    cell = lambda arm, v: "—" if v is None else f"{arm}: {v:.3f}"  # noqa: E731
                     print(f"| {lr:g} | {seed} | {cell(a_arm, a)} | {cell(b_arm, b)} | {cell(c_arm, c)} | {cb} | {ac} | {holds} |")
     searches = [r for r in results if r["gradinit"]]
     if searches:

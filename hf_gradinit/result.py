@@ -52,6 +52,11 @@ class GradInitResult:
             return 0.0
         return sum(r["constraint"] for r in self.history) / len(self.history)
 
+    @property
+    def first_objective_step(self) -> int | None:
+        """The first iteration with ‖g‖ ≤ γ (an objective step), or None if the constraint held throughout."""
+        return next((r["step"] for r in self.history if not r["constraint"]), None)
+
     def scale_summary(self) -> dict[str, float]:
         """min / mean / max of the scales."""
         values = list(self.scales.values())

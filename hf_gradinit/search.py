@@ -580,27 +580,26 @@ def gradinit(
         result = search.result(history)
     if skipped:
         logger.warning("%d GradInit batches of fewer than %d rows were skipped.", skipped, MIN_SEARCH_BATCH_ROWS)
-    _log_outcome(history, args)
+    _log_outcome(result, args)
     result.eta_rule = getattr(args, "gradinit_eta_rule", "set")
     _record_initialization(model, result)
     return result
 
 
-def _log_outcome(history: list[dict[str, Any]], args: GradInitArguments) -> None:
+def _log_outcome(result: GradInitResult, args: GradInitArguments) -> None:
     """The closing line: how much of the search the constraint took, and where the objective began; a warning when it
     never did (the scales then only lowered ‖g‖, and no step of the loss objective was taken)."""
-    first_objective = next((r["step"] for r in history if not r["constraint"]), None)
-    constrained = sum(r["constraint"] for r in history)
-    if history and first_objective is None:
+    if result.history and result.first_objective_step is None:
         logger.warning(
             "GradInit: ‖g‖ stayed above γ = %g in all %d iterations (last ‖g‖ %.4g), so no objective step ran: the "
             "scales only lowered the gradient norm. η·γ bounds the first-order loss decrease of the simulated step; "
-            "raise gradinit_gamma, or run more gradinit_iters.", args.gradinit_gamma, len(history), history[-1]["grad_norm"],
+            "raise gradinit_gamma, or run more gradinit_iters.", args.gradinit_gamma, result.iterations,
+            result.history[-1]["grad_norm"],
         )
         return
     logger.info(
         "GradInit search done: %d iterations, the constraint in %.1f%% of them, the first objective step at "
-        "iteration %s.", len(history), 100 * constrained / max(1, len(history)), first_objective,
+        "iteration %s.", result.iterations, 100 * result.constraint_fraction, result.first_objective_step,
     )
 
 

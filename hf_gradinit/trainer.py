@@ -21,8 +21,8 @@ from .arguments import MIN_SEARCH_BATCH_ROWS, GradInitArguments
 from .config import GradInitConfig
 from .decoder_inputs import label_safe_collator, with_decoder_inputs
 from .distributed import check_parameters_match, sync_parameters
-from .layer_norm_placement import is_pre_ln
 from .hub import GradInitPushError, check_hub_access, push_initialization_to_hub, save_initialization
+from .layer_norm_placement import is_pre_ln
 from .model_card import build_model_card, hub_base_model
 from .result import GradInitResult
 from .search import GradInitSearch, gradinit, is_gradinit_initialized

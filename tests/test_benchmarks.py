@@ -80,11 +80,8 @@ def test_distributed_times_one_and_two_processes():
 def test_stability_arms_in_separate_processes_merge_into_one_report(tmp_path):
     data, out = _toy_data(tmp_path), tmp_path / "out"
     common = ["--tiny", "--steps", "2", "--lrs", "1e-3", "--data_dir", str(data), "--out", str(out), "--device", "cpu"]
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    import stability  # the arms' runs in-process; the merging report below through the command line
-
-    stability.main([*common, "--arms", "A"])
-    stability.main([*common, "--arms", "C", "--tag", "x", "--gradinit_max_scale", "100"])
+    stability_main(*common, "--arms", "A")
+    stability_main(*common, "--arms", "C", "--tag", "x", "--gradinit_max_scale", "100")
     assert (out / "gradinit_Cx" / "scales.json").exists() and (out / "gradinit_Cx" / "scales.png").exists()
     rows = table_rows(run("stability.py", "--report", "--out", str(out)))
     assert sorted(r[1].split(":")[0].strip() for r in rows) == ["A", "Cx"]
@@ -120,11 +117,10 @@ def test_token_budget_compares_rows_with_a_budget_of_the_same_target_tokens(tmp_
 def test_stability_and_overhead_take_token_budgets(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import overhead  # in-process: the budgets' arithmetic, not the timing (the overhead test above runs the command)
-    import stability
 
     data, out = _toy_data(tmp_path), tmp_path / "out"
-    stability.main(["--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "C", "--data_dir", str(data), "--out", str(out),
-                    "--device", "cpu", "--max_tokens", "120", "--gradinit_max_tokens", "200"])
+    stability_main("--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "C", "--data_dir", str(data), "--out", str(out),
+                   "--device", "cpu", "--max_tokens", "120", "--gradinit_max_tokens", "200")
     result = json.loads((out / "results_C_seed1.json").read_text())
     assert result["args"]["max_tokens"] == 120 and result["results"][0]["curve"]
     args = overhead.parse_args(["--tiny", "--device", "cpu", "--length", "10", "--max_tokens", "60", "--gradinit_max_tokens", "90"])
@@ -201,14 +197,11 @@ def test_eval_mode_gap_reports_the_runs_own_validation_loss_with_dropout_off(tmp
 
 
 def test_stability_lr_zero_steps_fill_adams_moments_without_moving_the_weights(tmp_path, capsys):
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    import stability  # in-process: three runs of the script's logic
-
     data = _toy_data(tmp_path)
     common = ["--tiny", "--steps", "6", "--arms", "A", "--data_dir", str(data), "--device", "cpu"]
-    stability.main([*common, "--lrs", "0", "--out", str(tmp_path / "still")])
-    stability.main([*common, "--lrs", "1e-2", "--lr_zero_steps", "4", "--out", str(tmp_path / "zero"), "--token_spread"])
-    stability.main([*common, "--lrs", "1e-2", "--out", str(tmp_path / "moving")])
+    stability_main(*common, "--lrs", "0", "--out", str(tmp_path / "still"))
+    stability_main(*common, "--lrs", "1e-2", "--lr_zero_steps", "4", "--out", str(tmp_path / "zero"), "--token_spread")
+    stability_main(*common, "--lrs", "1e-2", "--out", str(tmp_path / "moving"))
     curves = {name: json.loads((tmp_path / name / "results_A_seed1.json").read_text())["results"][0]["curve"]
               for name in ("still", "zero", "moving")}
     assert [c["step"] for c in curves["zero"]] == [3, 6]  # --tiny evaluates every steps // 2
@@ -223,7 +216,7 @@ def test_stability_lr_zero_steps_fill_adams_moments_without_moving_the_weights(t
 
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
-        stability.main([*common, "--lr_zero_steps", "6", "--out", str(tmp_path / "x")])
+        stability_main(*common, "--lr_zero_steps", "6", "--out", str(tmp_path / "x"))
     assert exit_info.value.code == 2
     assert "--lr_zero_steps 6: must be at least 0 and below --steps (6)" in capsys.readouterr().err
 
@@ -307,18 +300,15 @@ def _final_weights(out, arm):
 
 @pytest.mark.parametrize("arm", ["B", "C", "D"])
 def test_stability_resumable_run_cut_and_continued_ends_with_the_uninterrupted_runs_weights(tmp_path, arm, capsys):
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    import stability  # in-process: three runs of the script's logic
-
     data = _toy_data(tmp_path)
     # lr 1e-2 and dropout: every update and every dropout mask changes the weights; B's warmup spans the cut
     common = ["--tiny", "--lrs", "1e-2", "--arms", arm, "--data_dir", str(data), "--device", "cpu", "--save_models",
               "--warmup_steps", "4"]
-    stability.main([*common, "--steps", "6", "--out", str(tmp_path / "straight")])
+    stability_main(*common, "--steps", "6", "--out", str(tmp_path / "straight"))
     cut = tmp_path / "cut"
-    stability.main([*common, "--steps", "3", "--out", str(cut), "--resumable"])
+    stability_main(*common, "--steps", "3", "--out", str(cut), "--resumable")
     capsys.readouterr()
-    stability.main([*common, "--steps", "6", "--out", str(cut), "--resumable"])
+    stability_main(*common, "--steps", "6", "--out", str(cut), "--resumable")
     stdout = capsys.readouterr().out
     assert "continuing from step 3" in stdout and "search 1:" not in stdout  # C: the scales come with the weights
     straight, continued = _final_weights(tmp_path / "straight", arm), _final_weights(cut, arm)
@@ -337,15 +327,12 @@ def test_stability_resumable_refuses_a_state_trained_otherwise(tmp_path, capsys)
     data = _toy_data(tmp_path)
     common = ["--tiny", "--lrs", "1e-2", "--arms", "B", "--data_dir", str(data), "--device", "cpu", "--resumable", "--warmup_fraction", "0.5",
               "--out", str(tmp_path / "out")]
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    import stability  # in-process: the refusals are about the script's logic, not its command line
-
-    stability.main([*common, "--steps", "2", "--lr_schedule", "linear"])
+    stability_main(*common, "--steps", "2", "--lr_schedule", "linear")
     capsys.readouterr()
 
     def refused(*flags):
         with pytest.raises(SystemExit) as exit_info:
-            stability.main([*common, *flags])
+            stability_main(*common, *flags)
         out = capsys.readouterr().out
         assert "training pairs" not in out and "arm " not in out  # refused before any work starts
         return str(exit_info.value.code)

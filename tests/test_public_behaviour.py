@@ -20,7 +20,8 @@ def test_result_round_trip_keeps_every_field(tmp_path):
     loaded = GradInitResult.load(result.save(tmp_path / "init"))
     assert loaded == result
     assert GradInitResult.load(tmp_path / "init") == result  # the folder or the file
-    assert loaded.constraint_fraction == 0.5 and loaded.scale_summary() == {"scale_min": 0.0, "scale_mean": 0.25, "scale_max": 0.5}
+    assert loaded.constraint_fraction == 0.5 and loaded.first_objective_step == 2
+    assert loaded.scale_summary() == {"scale_min": 0.0, "scale_mean": 0.25, "scale_max": 0.5}
 
 
 class _Out(nn.Module):

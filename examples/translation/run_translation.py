@@ -77,7 +77,7 @@ def main():
         if trainer.gradinit_result is not None and trainer.is_world_process_zero():
             # Printed like the Trainer's metrics: the search's own log records do not reach a tqdm console.
             result = trainer.gradinit_result
-            first = next((r["step"] for r in result.history if not r["constraint"]), "none")
+            first = result.first_objective_step or "none"
             print(f"***** GradInit: {result.iterations} iterations, constraint in {100 * result.constraint_fraction:.0f}%, "
                   f"first objective step {first}; initialized checkpoint and every iteration's record in "
                   f"{os.path.join(training_args.output_dir, 'gradinit')} (scales.json) *****")
