@@ -82,9 +82,18 @@ def test_user_warmup_is_kept(tmp_path):
 
 
 def test_search_alone_is_deterministic_for_a_seed(tmp_path):
+    """The search's batches are drawn in shuffled order: gradinit() seeds from `args.seed` itself, so whatever used
+    the global random state between building the trainer and searching does not change the scales."""
     a = _trainer(tiny_bart(), _args(tmp_path / "a")).gradinit()
-    b = _trainer(tiny_bart(), _args(tmp_path / "b")).gradinit()
+    trainer = _trainer(tiny_bart(), _args(tmp_path / "b"))
+    torch.manual_seed(12345)
+    torch.rand(1000)
+    b = trainer.gradinit()
+    assert any(abs(s - 1) > 1e-3 for s in a.scales.values())
     assert a.scales == b.scales
+    # A different seed draws other batches, and other scales: the seed is what the result depends on.
+    c = _trainer(tiny_bart(), _args(tmp_path / "c", seed=43)).gradinit()
+    assert a.scales != c.scales
 
 
 def test_no_search_when_off_resuming_or_already_initialized(tmp_path, monkeypatch):
