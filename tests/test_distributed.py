@@ -20,19 +20,29 @@ def _interleave(shards):
     return {k: torch.stack([s[k] for s in shards], 1).flatten(0, 1) for k in shards[0]}
 
 
-# float64 where rounding would otherwise show through 1e-5: a finite difference divides it by ε, and the SGD
-# path's Hessian term accumulates it over the iterations (LayerNorm scales are unbounded up to 100). The finite
-# differences run on a ReLU model, so that each process's held activation pattern is part of the comparison.
+# Tolerances a small factor above the differences measured against the one-process replay (relative for loss,
+# ‖ḡ‖ and objective, absolute for scales). float64 where rounding would otherwise show through: a finite
+# difference divides it by ε, and the SGD path's Hessian term accumulates it over the iterations (LayerNorm scales
+# are unbounded up to 100). The finite differences run on a ReLU model, so that each process's held activation
+# pattern is part of the comparison.
 @pytest.mark.parametrize(
-    "alg,gamma,hvp,dtype,activation",
+    "alg,gamma,hvp,dtype,activation,tol",
     [
-        ("adam", "22", "exact", "float32", "gelu"),
-        ("sgd", "0.9", "exact", "float64", "gelu"),
-        ("adam", "22", "finite_difference", "float64", "relu"),
-        ("sgd", "0.9", "finite_difference", "float64", "relu"),
+        # measured: loss 1.3e-7, ‖ḡ‖ 1.6e-7, objective 1.3e-7, scales 8.8e-7
+        ("adam", "22", "exact", "float32", "gelu",
+         {"loss": 1e-6, "grad_norm": 1e-6, "objective": 1e-6, "scale": 5e-6}),
+        # measured: 2.4e-16, 2.2e-16, 1.2e-16, 2.3e-13
+        ("sgd", "0.9", "exact", "float64", "gelu",
+         {"loss": 2e-15, "grad_norm": 2e-15, "objective": 2e-15, "scale": 2e-12}),
+        # measured: 4.1e-15, 1.4e-12, 9.6e-15, 1.1e-10
+        ("adam", "22", "finite_difference", "float64", "relu",
+         {"loss": 5e-14, "grad_norm": 1e-11, "objective": 1e-13, "scale": 1e-9}),
+        # measured: 9.5e-14, 1.6e-11, 8.0e-14, 7.4e-7
+        ("sgd", "0.9", "finite_difference", "float64", "relu",
+         {"loss": 1e-12, "grad_norm": 1e-10, "objective": 1e-12, "scale": 5e-6}),
     ],
 )
-def test_two_processes_match_one_process(tmp_path, alg, gamma, hvp, dtype, activation):
+def test_two_processes_match_one_process(tmp_path, alg, gamma, hvp, dtype, activation, tol):
     env = {
         **os.environ, "GRADINIT_ALG": alg, "GRADINIT_GAMMA": gamma, "GRADINIT_HVP": hvp, "GRADINIT_DTYPE": dtype,
         "GRADINIT_ACTIVATION": activation, "GRADINIT_ITERS": "6", "OMP_NUM_THREADS": "1",
@@ -56,9 +66,20 @@ def test_two_processes_match_one_process(tmp_path, alg, gamma, hvp, dtype, activ
     shards = [torch.load(tmp_path / f"batches-{r}.pt") for r in range(2)]
     global_batches = [_interleave(list(pair)) for pair in zip(*shards)][: saved["iterations"]]
     reference = gradinit(tiny_bart(seed=0, dtype=getattr(torch, dtype), activation_function=activation), global_batches, GradInitArguments(**saved["arguments"]), progress_bar=False)
-    assert [h["constraint"] for h in reference.history] == [h["constraint"] for h in ranks[0]["history"]]
+    # Per step, the whole batch's loss, ‖ḡ‖ and objective L(θ'; S): a sum over processes where a mean belongs
+    # doubles them, which the scales alone would barely show (Adam on α is nearly blind to a constant factor).
+    errors = {"loss": 0.0, "grad_norm": 0.0, "objective": 0.0, "scale": 0.0}
+    for r in range(2):
+        assert len(ranks[r]["history"]) == len(reference.history) == 6
+        for h, h_ref in zip(ranks[r]["history"], reference.history):
+            assert h.keys() == h_ref.keys()
+            assert (h["step"], h["constraint"]) == (h_ref["step"], h_ref["constraint"])
+            for key in set(h) - {"step", "constraint"}:
+                errors[key] = max(errors[key], abs(h[key] - h_ref[key]) / abs(h_ref[key]))
     for name, alpha in reference.scales.items():
-        assert abs(alpha - saved["tensors"][name]["scale"]) < 1e-5, name
+        errors["scale"] = max(errors["scale"], abs(alpha - saved["tensors"][name]["scale"]))
+    for key, error in errors.items():
+        assert error < tol[key], (key, error)
     assert {n: t["scale"] for n, t in saved["tensors"].items()} == ranks[0]["scales"]
 
 
