@@ -155,9 +155,15 @@ def test_token_budget_processes_match_one_process_on_the_union(tmp_path, alg, ga
     union_batches = [_union_for_split(list(pair)) for pair in zip(search[0]["batches"], search[1]["batches"])]
     reference = gradinit(model, union_batches, GradInitArguments(**saved["arguments"]), loss_fn=_smoothed_cross_entropy, progress_bar=False)
     assert [h["constraint"] for h in reference.history] == [h["constraint"] for h in search[0]["history"]]
-    for h, h_ref in zip(search[0]["history"], reference.history):
-        # measured ≤ 2.4e-8: the Trainer's label smoother sums its smoothing term in float32
-        assert abs(h["loss"] - h_ref["loss"]) < 1e-7
+    errors = {}
+    for r in range(2):
+        assert len(search[r]["history"]) == len(reference.history)
+        for h, h_ref in zip(search[r]["history"], reference.history):
+            for key in set(h_ref) - {"step", "constraint"}:
+                errors[key] = max(errors.get(key, 0.0), abs(h[key] - h_ref[key]) / abs(h_ref[key]))
+    # Relative; measured ≤ 9.0e-9 (loss, objective) and 1.1e-10 (‖ḡ‖): the Trainer's label smoother sums its
+    # smoothing term in float32.
+    assert errors["loss"] < 5e-8 and errors["objective"] < 5e-8 and errors["grad_norm"] < 1e-9, errors
     for name, alpha in reference.scales.items():
         assert abs(alpha - saved["tensors"][name]["scale"]) < tol, name
 
