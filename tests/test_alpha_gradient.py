@@ -74,6 +74,17 @@ def _alpha_gradient_at_a_general_point(model, batch, args, branch):
     return search, d_alpha
 
 
+# Relative error bounds, about 4× the errors measured here: the replay's central difference (h = 1e-6, float64)
+# is the larger part of them, most on the objective F = L(θ'; S)/η, whose rounding 1/η amplifies. Measured:
+# exact 2.6e-8, 9.2e-8, 1.8e-9, 5.5e-10; finite difference 2.6e-8, 9.5e-8, 1.7e-8, 5.0e-8 (in the order below).
+REPLAY_BOUND = {
+    ("adam", "objective", "exact"): 1e-7, ("sgd", "objective", "exact"): 4e-7,
+    ("adam", "constraint", "exact"): 8e-9, ("sgd", "constraint", "exact"): 3e-9,
+    ("adam", "objective", "finite_difference"): 1e-7, ("sgd", "objective", "finite_difference"): 4e-7,
+    ("adam", "constraint", "finite_difference"): 7e-8, ("sgd", "constraint", "finite_difference"): 2e-7,
+}
+
+
 @pytest.mark.parametrize(
     "alg,branch",
     [("adam", "objective"), ("sgd", "objective"), ("adam", "constraint"), ("sgd", "constraint")],
@@ -90,7 +101,7 @@ def test_alpha_gradient_matches_finite_differences(alg, branch, hvp):
         numeric = _replay(model, search, batch, alg, branch)
     rel = (analytic - numeric).norm() / numeric.norm()
     assert numeric.norm() > 0
-    assert rel < 1e-4, f"relative error {rel:.2e}"
+    assert rel < REPLAY_BOUND[alg, branch, hvp], f"relative error {rel:.2e}"
 
 
 # Relative error bounds of the finite-difference α-gradient, 3× the larger of the GELU and ReLU errors measured
