@@ -67,6 +67,33 @@ def test_two_processes_get_disjoint_whole_batches_covering_the_epoch():
     assert {tuple(b) for b in shards[0]} | {tuple(b) for b in shards[1]} == {tuple(b) for b in sampler.batches}
 
 
+@pytest.mark.parametrize("num_processes", [2, 3, 4])
+def test_batches_dealt_to_n_processes_repeat_and_drop_nothing(num_processes):
+    """With a batch count that is not a multiple of N, Accelerate's shard would repeat the first batches to even
+    the processes out: the sampler splits batches first, so that each example is dealt exactly once."""
+    lengths, budget = _lengths(n=301), 250  # 47 batches: a multiple of none of 2, 3, 4
+    unsplit = len(TokenBudgetBatchSampler(lengths, budget, seed=0))
+    assert unsplit % num_processes, "pick data whose batch count needs splitting"
+    sampler = TokenBudgetBatchSampler(lengths, budget, seed=0, num_processes=num_processes)
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        shards = [
+            list(BatchSamplerShard(sampler, num_processes=num_processes, process_index=r)) for r in range(num_processes)
+        ]
+        assert len({len(shard) for shard in shards}) == 1
+        seen = [i for shard in shards for b in shard for i in b]
+        assert len(seen) == len(lengths) and sorted(seen) == list(range(len(lengths)))
+        assert all(len(b) * lengths[b].max() <= budget for shard in shards for b in shard)
+
+
+def test_batches_too_small_to_split_are_dealt_with_a_warning(caplog):
+    """Three one-row batches cannot be split for two processes: the sampler says Accelerate will repeat one."""
+    with caplog.at_level(logging.WARNING, logger="hf_gradinit.token_batches"):
+        sampler = TokenBudgetBatchSampler([10, 10, 10], 10, num_processes=2)
+    assert len(sampler) == 3
+    assert "cannot be dealt evenly to 2 processes" in caplog.text
+
+
 def test_an_example_longer_than_the_budget_is_refused_or_dropped(caplog):
     lengths = np.array([5, 9, 40, 7, 51, 3])
     with pytest.raises(ValueError, match=r"Training example 2 has 40 tokens, more than max_tokens=30 \(2 such"):
