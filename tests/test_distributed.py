@@ -83,6 +83,28 @@ def test_two_processes_match_one_process(tmp_path, alg, gamma, hvp, dtype, activ
     assert {n: t["scale"] for n, t in saved["tensors"].items()} == ranks[0]["scales"]
 
 
+PARAMETERS_SCRIPT = os.path.join(os.path.dirname(__file__), "distributed_parameters.py")
+
+
+def test_processes_are_synced_and_a_difference_is_found_and_named(tmp_path):
+    """Models from different seeds: the check refuses them; after `sync_parameters` every process holds process
+    0's weights (the model built from seed 0 here) and the check passes; one weight changed by 1e-7 on one process
+    is found, by its tensor's name, on both."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", PARAMETERS_SCRIPT,
+           str(tmp_path)]
+    proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    seen = [torch.load(tmp_path / f"parameters-{r}.pt") for r in range(2)]
+    expected = dict(tiny_bart(seed=0).named_parameters())
+    for r in range(2):
+        assert "processes hold different values" in seen[r]["before"]
+        assert seen[r]["synced"] is None
+        assert seen[r]["params"].keys() == expected.keys()
+        for name, p in expected.items():
+            assert torch.equal(seen[r]["params"][name], p), (r, name)
+        assert "for 1 tensors (first: model.decoder.layers.0.fc2.weight)" in seen[r]["one_changed"]
+
+
 TOKEN_SCRIPT = os.path.join(os.path.dirname(__file__), "distributed_token_budget.py")
 PAD = {"input_ids": 1, "attention_mask": 0, "labels": -100, "decoder_input_ids": 1}
 
