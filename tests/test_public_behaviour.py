@@ -1,5 +1,6 @@
 """Public behaviour no other test calls: a GradInitResult's save/load round trip, model_loss on mapping and tuple
-outputs, and the command line's exits for a missing data flag and an unknown subcommand."""
+outputs, the command line's exits for a missing data flag and an unknown subcommand, a failed save, and a push of a
+folder that is not a GradInit checkpoint."""
 
 import pytest
 import torch
@@ -74,3 +75,30 @@ def test_a_failed_save_keeps_the_older_checkpoint_whole(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         save_initialization(model, result, str(folder))
     assert (folder / "scales.json").read_text() == "older" and sorted(p.name for p in tmp_path.iterdir()) == ["gradinit"]
+
+
+def test_pushing_a_folder_that_is_not_a_gradinit_checkpoint_is_refused_before_any_request(tmp_path, monkeypatch, capsys):
+    """A plain `save_pretrained` folder has no scales.json: the push names the folder and the missing file, and
+    contacts no Hub (the client is never built)."""
+    import hf_gradinit.hub as hub
+    from helpers import tiny_bart
+
+    from hf_gradinit.cli import main
+
+    def no_client(*args, **kwargs):
+        raise AssertionError("a Hub client was built")
+
+    monkeypatch.setattr(hub, "HfApi", no_client)
+    folder = tmp_path / "plain"
+    tiny_bart().save_pretrained(folder)
+    with pytest.raises(FileNotFoundError, match=r"plain is not a GradInit checkpoint: scales.json missing"):
+        hub.push_initialization_to_hub(str(folder), "you/plain")
+    # The console command says it in one line and exits 2.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["push", str(folder), "--repo_id", "you/plain"])
+    assert exit_info.value.code == 2
+    assert "is not a GradInit checkpoint: scales.json missing" in capsys.readouterr().err
+    # An empty folder misses both files.
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="config.json, scales.json missing"):
+        hub.push_initialization_to_hub(str(tmp_path / "empty"), "you/plain")
