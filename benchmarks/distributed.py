@@ -70,9 +70,15 @@ def worker(args):
     if trainer.is_world_process_zero():
         with open(os.path.join(args.out, "time.json"), "w") as f:
             json.dump({"processes": world, "seconds": runtime}, f)
-    if torch.distributed.is_initialized():  # ended before exit, not torn down with gloo's threads still working
+    if torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+    # Exit without the interpreter's teardown: the Trainer's DDP wrapper still holds the gloo group, and destroying
+    # it then, with gloo's threads still joinable, can abort the process ("terminate called without an active
+    # exception").
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def launch(processes, args):

@@ -12,7 +12,7 @@ import torch
 from accelerate import PartialState
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import tiny_bart  # noqa: E402
+from helpers import end_distributed_process, tiny_bart  # noqa: E402
 
 from hf_gradinit.distributed import check_parameters_match, sync_parameters  # noqa: E402
 
@@ -38,6 +38,4 @@ if rank == 1:
 seen["one_changed"] = error_of(model)
 torch.save(seen, os.path.join(sys.argv[1], f"parameters-{rank}.pt"))
 
-# End the gloo process group before exit (see distributed_search.py).
-state.wait_for_everyone()
-torch.distributed.destroy_process_group()
+end_distributed_process()

@@ -9,7 +9,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import collator, tiny_bart, tiny_tokenizer  # noqa: E402
+from helpers import collator, end_distributed_process, tiny_bart, tiny_tokenizer  # noqa: E402
 
 from datasets import Dataset  # noqa: E402
 
@@ -68,8 +68,4 @@ args = GradInitConfig(
 trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(tok), data_collator=collator(tok, model))
 trainer.train()
 
-# End the gloo process group before exit: torn down during interpreter shutdown, its threads can still hold work
-# and abort the process ("terminate called without an active exception").
-if torch.distributed.is_initialized():
-    torch.distributed.barrier()
-    torch.distributed.destroy_process_group()
+end_distributed_process()

@@ -11,7 +11,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import collator, tiny_bart, tiny_tokenizer  # noqa: E402
+from helpers import collator, end_distributed_process, tiny_bart, tiny_tokenizer  # noqa: E402
 
 from datasets import Dataset  # noqa: E402
 
@@ -89,8 +89,4 @@ save("train", {
     "params": {n: p.detach().clone() for n, p in trainer.model.named_parameters()},
 })
 
-# End the gloo process group before exit: torn down during interpreter shutdown, its threads can still hold work
-# and abort the process ("terminate called without an active exception").
-if torch.distributed.is_initialized():
-    torch.distributed.barrier()
-    torch.distributed.destroy_process_group()
+end_distributed_process()
