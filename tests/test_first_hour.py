@@ -121,16 +121,15 @@ def test_single_stack_models_get_a_message_naming_what_to_do(tmp_path, kind):
 
 
 _UNJOINED = """
-import sys, torch
+import sys
 sys.path.insert(0, {tests!r})
-from helpers import tiny_bart, tiny_tokenizer, tokenized_dataset
+from helpers import end_distributed_process, tiny_bart, tiny_tokenizer, tokenized_dataset
 from hf_gradinit import GradInitConfig, GradInitTrainer
 args = GradInitConfig(output_dir={out!r}, gradinit_iters=2, per_device_train_batch_size=6, max_steps=1, report_to="none",
                       save_strategy="no", disable_tqdm=True{use_cpu})
 tok = tiny_tokenizer()
 GradInitTrainer(tiny_bart(), args, tokenized_dataset(tok, 12), processing_class=tok).train()
-if torch.distributed.is_initialized():
-    torch.distributed.destroy_process_group()
+end_distributed_process()
 """
 
 
