@@ -1,8 +1,11 @@
 """Run by tests/test_distributed.py under `torchrun --nproc_per_node 2`: GradInitTrainer.train() on CPU (gloo).
 
-Each process writes the batches it searched on, its parameters right after the search, and the result.
+One launch runs every configuration in GRADINIT_CONFIGS (a JSON object: folder name → settings), one after the
+other, each with a new model and Trainer. Each process writes, under `<out>/<folder>/`, the batches it searched on,
+its parameters right after the search, and the result.
 """
 
+import json
 import os
 import sys
 
@@ -15,22 +18,24 @@ from datasets import Dataset  # noqa: E402
 
 from hf_gradinit import GradInitConfig, GradInitTrainer  # noqa: E402
 
-out = sys.argv[1]
+root = sys.argv[1]
 rank = int(os.environ.get("RANK", "0"))
 
 
 class RecordingTrainer(GradInitTrainer):
+    out = None  # this configuration's folder
+
     def _gradinit_batches(self):
         seen = []
         for batch in super()._gradinit_batches():
             seen.append({k: v.clone() for k, v in batch.items()})
-            torch.save(seen, os.path.join(out, f"batches-{rank}.pt"))
+            torch.save(seen, os.path.join(self.out, f"batches-{rank}.pt"))
             yield batch
 
     def gradinit(self):
         result = super().gradinit()
         state = {n: p.detach().clone() for n, p in self.model.named_parameters()}
-        torch.save({"params": state, "scales": result.scales, "history": result.history}, os.path.join(out, f"rank-{rank}.pt"))
+        torch.save({"params": state, "scales": result.scales, "history": result.history}, os.path.join(self.out, f"rank-{rank}.pt"))
         return result
 
 
@@ -43,29 +48,33 @@ def dataset(tokenizer, n=36):
     return Dataset.from_dict({"input_ids": src, "attention_mask": [[1] * 6] * n, "labels": tgt})
 
 
+def run(out, config):
+    model = tiny_bart(seed=0, dtype=getattr(torch, config["dtype"]), activation_function=config["activation"])
+    args = GradInitConfig(
+        output_dir=os.path.join(out, "run"),
+        gradinit_iters=config["iters"],
+        gradinit_lr=5e-2,
+        gradinit_eta=1e-3,  # the η the tolerances of test_distributed.py were measured with
+        gradinit_gamma=config["gamma"],
+        gradinit_alg=config["alg"],
+        gradinit_hvp=config["hvp"],
+        gradinit_batch_size=3,
+        per_device_train_batch_size=3,
+        max_steps=2,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+    )
+    trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(tok), data_collator=collator(tok, model))
+    trainer.out = out
+    trainer.train()
+
+
 tok = tiny_tokenizer()
-model = tiny_bart(
-    seed=0, dtype=getattr(torch, os.environ.get("GRADINIT_DTYPE", "float32")),
-    activation_function=os.environ.get("GRADINIT_ACTIVATION", "gelu"),
-)
-args = GradInitConfig(
-    output_dir=os.path.join(out, "run"),
-    gradinit_iters=int(os.environ.get("GRADINIT_ITERS", "6")),
-    gradinit_lr=5e-2,
-    gradinit_eta=1e-3,  # the η the tolerances of test_distributed.py were measured with
-    gradinit_gamma=float(os.environ.get("GRADINIT_GAMMA", "60")),
-    gradinit_alg=os.environ.get("GRADINIT_ALG", "adam"),
-    gradinit_hvp=os.environ.get("GRADINIT_HVP", "exact"),
-    gradinit_batch_size=3,
-    per_device_train_batch_size=3,
-    max_steps=2,
-    report_to="none",
-    use_cpu=True,
-    save_strategy="no",
-    disable_tqdm=True,
-    seed=0,
-)
-trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(tok), data_collator=collator(tok, model))
-trainer.train()
+for folder, config in json.loads(os.environ["GRADINIT_CONFIGS"]).items():
+    os.makedirs(os.path.join(root, folder), exist_ok=True)
+    run(os.path.join(root, folder), config)
 
 end_distributed_process()

@@ -1,10 +1,12 @@
 """Run by tests/test_distributed.py under `torchrun --nproc_per_node 2`: a GradInit search and two training steps on
 token-budget batches (each process its own batches, of different token counts), on CPU (gloo).
 
-Each process writes the batches it searched and trained on, and its parameters after the search and after
-training.
+One launch runs every configuration in GRADINIT_CONFIGS (a JSON object: folder name → {"alg", "gamma"}), one
+after the other, each with a new model and Trainer. Each process writes, under `<out>/<folder>/`, the batches it
+searched and trained on, and its parameters after the search and after training.
 """
 
+import json
 import os
 import sys
 
@@ -17,17 +19,17 @@ from datasets import Dataset  # noqa: E402
 
 from hf_gradinit import GradInitConfig, GradInitTrainer  # noqa: E402
 
-out = sys.argv[1]
+root = sys.argv[1]
 rank = int(os.environ.get("RANK", "0"))
 
 
-def save(name, value):
-    torch.save(value, os.path.join(out, f"{name}-{rank}.pt"))
-
-
 class RecordingTrainer(GradInitTrainer):
-    search_batches: list = []
-    train_batches: list = []
+    def __init__(self, *args, out, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.out, self.search_batches, self.train_batches = out, [], []
+
+    def save(self, name, value):
+        torch.save(value, os.path.join(self.out, f"{name}-{rank}.pt"))
 
     def _gradinit_batches(self):
         for batch in super()._gradinit_batches():
@@ -36,7 +38,7 @@ class RecordingTrainer(GradInitTrainer):
 
     def gradinit(self):
         result = super().gradinit()
-        save("search", {
+        self.save("search", {
             "batches": self.search_batches[: len(result.history)],
             "params": {n: p.detach().clone() for n, p in self.model.named_parameters()},
             "history": result.history,
@@ -58,35 +60,42 @@ def dataset(n=40):
     return Dataset.from_dict({"input_ids": src, "attention_mask": [[1] * k for k in src_len], "labels": tgt})
 
 
+def run(out, config):
+    model = tiny_bart(seed=0, dtype=torch.float64, dropout=0.0, activation_function="relu")
+    args = GradInitConfig(
+        output_dir=os.path.join(out, "run"),
+        max_tokens=40,
+        gradinit_max_tokens=60,
+        gradinit_iters=6,
+        gradinit_lr=5e-2,
+        gradinit_eta=1e-3,  # set: the SGD training lr below (0.5) is no training regime for the search's η
+        gradinit_gamma=config["gamma"],
+        gradinit_alg=config["alg"],
+        label_smoothing_factor=0.1,
+        optim="sgd",
+        learning_rate=0.5,
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        max_grad_norm=0.0,
+        max_steps=2,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+    )
+    trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(), data_collator=collator(tok, model),
+                               out=out)
+    trainer.train()
+    trainer.save("train", {
+        "batches": trainer.train_batches,
+        "params": {n: p.detach().clone() for n, p in trainer.model.named_parameters()},
+    })
+
+
 tok = tiny_tokenizer()
-model = tiny_bart(seed=0, dtype=torch.float64, dropout=0.0, activation_function="relu")
-args = GradInitConfig(
-    output_dir=os.path.join(out, "run"),
-    max_tokens=40,
-    gradinit_max_tokens=60,
-    gradinit_iters=6,
-    gradinit_lr=5e-2,
-    gradinit_eta=1e-3,  # set: the SGD training lr below (0.5) is no training regime for the search's η
-    gradinit_gamma=float(os.environ.get("GRADINIT_GAMMA", "45")),
-    gradinit_alg=os.environ.get("GRADINIT_ALG", "adam"),
-    label_smoothing_factor=0.1,
-    optim="sgd",
-    learning_rate=0.5,
-    lr_scheduler_type="constant",
-    weight_decay=0.0,
-    max_grad_norm=0.0,
-    max_steps=2,
-    report_to="none",
-    use_cpu=True,
-    save_strategy="no",
-    disable_tqdm=True,
-    seed=0,
-)
-trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(), data_collator=collator(tok, model))
-trainer.train()
-save("train", {
-    "batches": trainer.train_batches,
-    "params": {n: p.detach().clone() for n, p in trainer.model.named_parameters()},
-})
+for folder, config in json.loads(os.environ["GRADINIT_CONFIGS"]).items():
+    os.makedirs(os.path.join(root, folder), exist_ok=True)
+    run(os.path.join(root, folder), config)
 
 end_distributed_process()

@@ -22,6 +22,15 @@ def run(script, *args, timeout=600):
     return proc.stdout
 
 
+def bench_main(script, *args, capsys):
+    """A benchmark script's main, in-process, returning what it printed (a test about its logic, not its command line)."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    module = __import__(script.removesuffix(".py"))
+    capsys.readouterr()
+    module.main(list(args))
+    return capsys.readouterr().out
+
+
 def stability_main(*args):
     """benchmarks/stability.py's main, in-process (the tests about its logic; those about its command line run it)."""
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
@@ -34,8 +43,9 @@ def table_rows(stdout):
     return [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
 
 
-def test_overhead_prints_ratios_for_every_variant(tmp_path):
-    out = run("overhead.py", "--tiny", "--repeats", "1", "--warmup", "1", "--json", str(tmp_path / "o.json"))
+def test_overhead_prints_ratios_for_every_variant(tmp_path, capsys):
+    # in-process; its memory column still comes from `overhead.py --memory_of` runs, one new interpreter per variant
+    out = bench_main("overhead.py", "--tiny", "--repeats", "1", "--warmup", "1", "--json", str(tmp_path / "o.json"), capsys=capsys)
     rows = {r[0].strip(): r for r in table_rows(out) if not r[0].strip().startswith("search at")}
     assert set(rows) == {"train", "adam", "adam_constraint", "sgd", "adam_reference", "adam_constraint_fd", "sgd_fd", "whole search"}
     train_ms = float(rows["train"][1])
@@ -58,10 +68,10 @@ def _toy_data(tmp_path):
     return data
 
 
-def test_stability_runs_every_arm_and_writes_curves(tmp_path):
+def test_stability_runs_every_arm_and_writes_curves(tmp_path, capsys):
     data = _toy_data(tmp_path)
     out = tmp_path / "out"
-    stdout = run("stability.py", "--tiny", "--steps", "4", "--data_dir", str(data), "--out", str(out), "--device", "cpu")
+    stdout = bench_main("stability.py", "--tiny", "--steps", "4", "--data_dir", str(data), "--out", str(out), "--device", "cpu", capsys=capsys)
     results = json.loads((out / "results_ABC_seed1.json").read_text())["results"]
     assert {(r["arm"], r["lr"]) for r in results} == {(a, lr) for a in "ABC" for lr in (5e-4, 1e-3)}
     assert all(r["curve"] and isinstance(r["bleu"], float) for r in results)
@@ -70,25 +80,28 @@ def test_stability_runs_every_arm_and_writes_curves(tmp_path):
     assert len(table_rows(stdout)) == 6
 
 
-def test_distributed_times_one_and_two_processes():
-    out = run("distributed.py", "--iters", "1", "--layers", "1", "--d_model", "32", "--global_batch", "12", "--repeats", "1")
+def test_distributed_times_one_and_two_processes(capsys):
+    # the driver in-process; its workers are `torchrun ... distributed.py --worker` command lines
+    out = bench_main("distributed.py", "--iters", "1", "--layers", "1", "--d_model", "32", "--global_batch", "12", "--repeats", "1",
+                     capsys=capsys)
     rows = table_rows(out)
     assert [r[0].strip() for r in rows] == ["1", "2"]
     assert float(rows[1][2]) > 0
 
 
-def test_stability_arms_in_separate_processes_merge_into_one_report(tmp_path):
+def test_stability_arms_in_separate_runs_merge_into_one_report(tmp_path, capsys):
     data, out = _toy_data(tmp_path), tmp_path / "out"
     common = ["--tiny", "--steps", "2", "--lrs", "1e-3", "--data_dir", str(data), "--out", str(out), "--device", "cpu"]
     stability_main(*common, "--arms", "A")
     stability_main(*common, "--arms", "C", "--tag", "x", "--gradinit_max_scale", "100")
     assert (out / "gradinit_Cx" / "scales.json").exists() and (out / "gradinit_Cx" / "scales.png").exists()
-    rows = table_rows(run("stability.py", "--report", "--out", str(out)))
+    rows = table_rows(bench_main("stability.py", "--report", "--out", str(out), capsys=capsys))
     assert sorted(r[1].split(":")[0].strip() for r in rows) == ["A", "Cx"]
 
 
-def test_hvp_search_compares_both_ways(tmp_path):
-    out = run("hvp_search.py", "--tiny", "--iters", "2", "--data_dir", str(_toy_data(tmp_path)), "--out", str(tmp_path / "o"), "--gradinit_gamma", "10")
+def test_hvp_search_compares_both_ways(tmp_path, capsys):
+    out = bench_main("hvp_search.py", "--tiny", "--iters", "2", "--data_dir", str(_toy_data(tmp_path)), "--out", str(tmp_path / "o"),
+                     "--gradinit_gamma", "10", capsys=capsys)
     rows = {r[0].strip(): r for r in table_rows(out)}
     assert set(rows) == {"exact", "finite_difference"}
     for r in rows.values():
@@ -97,8 +110,8 @@ def test_hvp_search_compares_both_ways(tmp_path):
     assert "max |Δα|" in out and "a training step" in out
 
 
-def test_hvp_accuracy_reports_every_variant(tmp_path):
-    out = run("hvp_accuracy.py", "--tiny", "--data_dir", str(_toy_data(tmp_path)), "--batch_size", "12")
+def test_hvp_accuracy_reports_every_variant(tmp_path, capsys):
+    out = bench_main("hvp_accuracy.py", "--tiny", "--data_dir", str(_toy_data(tmp_path)), "--batch_size", "12", capsys=capsys)
     rows = table_rows(out)
     assert len(rows) == 2 * 2 * 4  # two steps, two dtypes, four variants
     error = {(r[0].strip(), r[1].strip(), r[2].strip()): float(r[3]) for r in rows}
@@ -112,8 +125,9 @@ def test_hvp_accuracy_reports_every_variant(tmp_path):
         assert error[step, "float32", "pattern off"] > 10 * error[step, "float32", "as shipped"], step
 
 
-def test_token_budget_compares_rows_with_a_budget_of_the_same_target_tokens(tmp_path):
-    out = run("token_budget.py", "--tiny", "--steps", "2", "--batch_size", "16", "--data_dir", str(_toy_data(tmp_path)), "--device", "cpu")
+def test_token_budget_compares_rows_with_a_budget_of_the_same_target_tokens(tmp_path, capsys):
+    out = bench_main("token_budget.py", "--tiny", "--steps", "2", "--batch_size", "16", "--data_dir", str(_toy_data(tmp_path)),
+                     "--device", "cpu", capsys=capsys)
     rows = {r[0].strip().split(" ")[0]: r for r in table_rows(out)}
     assert set(rows) == {"rows", "token"}
     for r in rows.values():
@@ -135,11 +149,12 @@ def test_stability_and_overhead_take_token_budgets(tmp_path):
     assert tuple(batch["input_ids"].shape) == (6, 10) and tuple(search_batch["input_ids"].shape) == (9, 10)
 
 
-def test_stability_paper_preset_runs_the_arms_in_parallel(tmp_path):
+def test_stability_paper_preset_runs_the_arms_in_parallel(tmp_path, capsys):
+    # the driver in-process; each arm runs as its own `stability.py` command line
     data, out = _toy_data(tmp_path), tmp_path / "out"
-    stdout = run("stability.py", "--preset", "paper", "--tiny", "--parallel", "--steps", "2", "--data_dir", str(data),
-                 "--out", str(out), "--device", "cpu", "--max_tokens", "200", "--gradinit_max_tokens", "300",
-                 "--gradinit_reference_step", "--gradinit_freeze_zero_biases")
+    stdout = bench_main("stability.py", "--preset", "paper", "--tiny", "--parallel", "--steps", "2", "--data_dir", str(data),
+                        "--out", str(out), "--device", "cpu", "--max_tokens", "200", "--gradinit_max_tokens", "300",
+                        "--gradinit_reference_step", "--gradinit_freeze_zero_biases", capsys=capsys)
     assert sorted(r[1].split(":")[0].strip() for r in table_rows(stdout)) == ["A", "B", "C"]
     args = json.loads((out / "results_C_seed1.json").read_text())["args"]
     # the preset's flags, except those given
@@ -258,17 +273,8 @@ def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_p
     folder = out / "models" / "B-lr0.001-seed1"
     final = json.loads((out / "results_B_seed1.json").read_text())["results"][0]["curve"][-1]
 
-    def spread_table(path, in_process=False):
-        argv = [str(path), "--data_dir", str(data), "--token_spread"]
-        if in_process:  # the second call is about the numbers, not the command line: no new interpreter
-            sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-            import eval_mode_gap
-
-            capsys.readouterr()
-            eval_mode_gap.main(argv)
-            stdout = capsys.readouterr().out
-        else:
-            stdout = run("eval_mode_gap.py", *argv)
+    def spread_table(path):  # in-process: about the numbers (the test above runs the command line)
+        stdout = bench_main("eval_mode_gap.py", str(path), "--data_dir", str(data), "--token_spread", capsys=capsys)
         table = stdout.split("differs between tokens")[1]
         header = [c.strip() for c in table.splitlines()[2].split("|")[1:-1]]
         (row,) = table_rows(table)
@@ -304,7 +310,7 @@ def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_p
         model.get_decoder().layers[0].final_layer_norm.weight.zero_()
     model.save_pretrained(tmp_path / "collapsed")
     tokenizer.save_pretrained(tmp_path / "collapsed")
-    collapsed = spread_table(tmp_path / "collapsed", in_process=True)
+    collapsed = spread_table(tmp_path / "collapsed")
     assert collapsed["decoder@0"][0] < 1e-6 and collapsed["encoder"] == table["encoder"]
 
 

@@ -25,32 +25,40 @@ def _interleave(shards):
 # difference divides it by ε, and the SGD path's Hessian term accumulates it over the iterations (LayerNorm scales
 # are unbounded up to 100). The finite differences run on a ReLU model, so that each process's held activation
 # pattern is part of the comparison.
-@pytest.mark.parametrize(
-    "alg,gamma,hvp,dtype,activation,tol",
-    [
-        # measured: loss 1.3e-7, ‖ḡ‖ 1.6e-7, objective 1.3e-7, scales 8.8e-7
-        ("adam", "22", "exact", "float32", "gelu",
-         {"loss": 1e-6, "grad_norm": 1e-6, "objective": 1e-6, "scale": 5e-6}),
-        # measured: 2.4e-16, 2.2e-16, 1.2e-16, 2.3e-13
-        ("sgd", "0.9", "exact", "float64", "gelu",
-         {"loss": 2e-15, "grad_norm": 2e-15, "objective": 2e-15, "scale": 2e-12}),
-        # measured: 4.1e-15, 1.4e-12, 9.6e-15, 1.1e-10
-        ("adam", "22", "finite_difference", "float64", "relu",
-         {"loss": 5e-14, "grad_norm": 1e-11, "objective": 1e-13, "scale": 1e-9}),
-        # measured: 9.5e-14, 1.6e-11, 8.0e-14, 7.4e-7
-        ("sgd", "0.9", "finite_difference", "float64", "relu",
-         {"loss": 1e-12, "grad_norm": 1e-10, "objective": 1e-12, "scale": 5e-6}),
-    ],
-)
-def test_two_processes_match_one_process(tmp_path, alg, gamma, hvp, dtype, activation, tol):
-    env = {
-        **os.environ, "GRADINIT_ALG": alg, "GRADINIT_GAMMA": gamma, "GRADINIT_HVP": hvp, "GRADINIT_DTYPE": dtype,
-        "GRADINIT_ACTIVATION": activation, "GRADINIT_ITERS": "6", "OMP_NUM_THREADS": "1",
-    }
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", SCRIPT, str(tmp_path)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+CONFIGS = {
+    # measured: loss 1.3e-7, ‖ḡ‖ 1.6e-7, objective 1.3e-7, scales 8.8e-7
+    "adam-exact-float32": (dict(alg="adam", gamma=22, hvp="exact", dtype="float32", activation="gelu"),
+                           {"loss": 1e-6, "grad_norm": 1e-6, "objective": 1e-6, "scale": 5e-6}),
+    # measured: 2.4e-16, 2.2e-16, 1.2e-16, 2.3e-13
+    "sgd-exact-float64": (dict(alg="sgd", gamma=0.9, hvp="exact", dtype="float64", activation="gelu"),
+                          {"loss": 2e-15, "grad_norm": 2e-15, "objective": 2e-15, "scale": 2e-12}),
+    # measured: 4.1e-15, 1.4e-12, 9.6e-15, 1.1e-10
+    "adam-fd-float64": (dict(alg="adam", gamma=22, hvp="finite_difference", dtype="float64", activation="relu"),
+                        {"loss": 5e-14, "grad_norm": 1e-11, "objective": 1e-13, "scale": 1e-9}),
+    # measured: 9.5e-14, 1.6e-11, 8.0e-14, 7.4e-7
+    "sgd-fd-float64": (dict(alg="sgd", gamma=0.9, hvp="finite_difference", dtype="float64", activation="relu"),
+                       {"loss": 1e-12, "grad_norm": 1e-10, "objective": 1e-12, "scale": 5e-6}),
+}
+ITERS = 6
 
+
+@pytest.fixture(scope="module")
+def two_process_searches(tmp_path_factory):
+    """Every configuration above in one torchrun launch (one after the other in the same two processes): a new
+    interpreter pair per configuration would cost more than the searches."""
+    root = tmp_path_factory.mktemp("two_processes")
+    configs = {name: {**config, "iters": ITERS} for name, (config, _) in CONFIGS.items()}
+    env = {**os.environ, "GRADINIT_CONFIGS": json.dumps(configs), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", SCRIPT, str(root)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root
+
+
+@pytest.mark.parametrize("config_name", list(CONFIGS))
+def test_two_processes_match_one_process(two_process_searches, config_name):
+    (config, tol), tmp_path = CONFIGS[config_name], two_process_searches / config_name
+    dtype, activation = config["dtype"], config["activation"]
     ranks = [torch.load(tmp_path / f"rank-{r}.pt") for r in range(2)]
     # (a) Both processes end the search with bit-identical parameters.
     assert ranks[0]["params"].keys() == ranks[1]["params"].keys()
@@ -70,7 +78,7 @@ def test_two_processes_match_one_process(tmp_path, alg, gamma, hvp, dtype, activ
     # doubles them, which the scales alone would barely show (Adam on α is nearly blind to a constant factor).
     errors = {"loss": 0.0, "grad_norm": 0.0, "objective": 0.0, "scale": 0.0}
     for r in range(2):
-        assert len(ranks[r]["history"]) == len(reference.history) == 6
+        assert len(ranks[r]["history"]) == len(reference.history) == ITERS
         for h, h_ref in zip(ranks[r]["history"], reference.history):
             assert h.keys() == h_ref.keys()
             assert (h["step"], h["constraint"]) == (h_ref["step"], h_ref["constraint"])
@@ -156,14 +164,26 @@ def _smoothed_cross_entropy(model, batch, epsilon=0.1):
 # Tolerances on scales and parameters, a small factor above the measured differences (Adam 1.3e-10; SGD 3.7e-7:
 # its constraint steps divide rounding by the finite difference's ε, and the Trainer's label smoother sums its
 # smoothing term in float32).
-@pytest.mark.parametrize("alg,gamma,tol", [("adam", "14.9", 1e-9), ("sgd", "0.62", 1e-6)])
-def test_token_budget_processes_match_one_process_on_the_union(tmp_path, alg, gamma, tol):
+TOKEN_CONFIGS = {"adam": ({"alg": "adam", "gamma": 14.9}, 1e-9), "sgd": ({"alg": "sgd", "gamma": 0.62}, 1e-6)}
+
+
+@pytest.fixture(scope="module")
+def two_process_token_budget_runs(tmp_path_factory):
+    """Both configurations in one torchrun launch."""
+    root = tmp_path_factory.mktemp("token_budget")
+    configs = {name: config for name, (config, _) in TOKEN_CONFIGS.items()}
+    env = {**os.environ, "GRADINIT_CONFIGS": json.dumps(configs), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", TOKEN_SCRIPT, str(root)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root
+
+
+@pytest.mark.parametrize("config_name", list(TOKEN_CONFIGS))
+def test_token_budget_processes_match_one_process_on_the_union(two_process_token_budget_runs, config_name):
     """Two processes on token-budget batches of different token counts search and train as one process on the
     union of their batches: the same scales after the search, the same parameters after two SGD steps."""
-    env = {**os.environ, "GRADINIT_ALG": alg, "GRADINIT_GAMMA": gamma, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", TOKEN_SCRIPT, str(tmp_path)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    tmp_path, tol = two_process_token_budget_runs / config_name, TOKEN_CONFIGS[config_name][1]
     search = [torch.load(tmp_path / f"search-{r}.pt") for r in range(2)]
     train = [torch.load(tmp_path / f"train-{r}.pt") for r in range(2)]
     # The processes' batches differ in rows and in label tokens, so an unweighted mean of their losses would differ.
