@@ -12,7 +12,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import collator, end_distributed_process, tiny_bart, tiny_tokenizer  # noqa: E402
+from helpers import TWO_CPU_STEPS, collator, end_distributed_process, tiny_bart, tiny_tokenizer  # noqa: E402
 
 from datasets import Dataset  # noqa: E402
 
@@ -60,12 +60,7 @@ def run(out, config):
         gradinit_hvp=config["hvp"],
         gradinit_batch_size=3,
         per_device_train_batch_size=3,
-        max_steps=2,
-        report_to="none",
-        use_cpu=True,
-        save_strategy="no",
-        disable_tqdm=True,
-        seed=0,
+        **TWO_CPU_STEPS,
     )
     trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(tok), data_collator=collator(tok, model))
     trainer.out = out

@@ -13,7 +13,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import collator, end_distributed_process, tiny_bart, tiny_tokenizer  # noqa: E402
+from helpers import TWO_CPU_STEPS, collator, end_distributed_process, tiny_bart, tiny_tokenizer  # noqa: E402
 
 from datasets import Dataset  # noqa: E402
 
@@ -77,12 +77,7 @@ def run(out, config):
         lr_scheduler_type="constant",
         weight_decay=0.0,
         max_grad_norm=0.0,
-        max_steps=2,
-        report_to="none",
-        use_cpu=True,
-        save_strategy="no",
-        disable_tqdm=True,
-        seed=0,
+        **TWO_CPU_STEPS,
     )
     trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(), data_collator=collator(tok, model),
                                out=out)

@@ -18,6 +18,9 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+from distributed import end_distributed_process  # noqa: E402, F401  (one copy, for the benchmark's workers too)
+
 WORDS = [f"w{i}" for i in range(40)]
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
 
@@ -102,15 +105,5 @@ def console_script(name: str) -> list[str]:
 HF_GRADINIT = console_script("hf-gradinit")
 
 
-def end_distributed_process() -> None:
-    """End a process of a torchrun test script once its files are written: all processes meet, the gloo process
-    group is destroyed, and the process exits without the interpreter's teardown. destroy_process_group() alone is
-    not enough: the Trainer's DDP wrapper still holds the group, and destroying it during interpreter shutdown,
-    while gloo's threads are still joinable, aborts the process ("terminate called without an active exception",
-    SIGABRT: seen in 1 of 7 launches on a loaded two-core machine even after destroy_process_group())."""
-    if torch.distributed.is_initialized():
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+# What every torchrun test script's Trainer shares: two training steps on the CPU, nothing logged or saved.
+TWO_CPU_STEPS = dict(max_steps=2, report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True, seed=0)

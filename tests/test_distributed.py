@@ -20,6 +20,15 @@ def _interleave(shards):
     return {k: torch.stack([s[k] for s in shards], 1).flatten(0, 1) for k in shards[0]}
 
 
+def _launch_all(script, configs, root):
+    """One `torchrun --nproc_per_node 2` launch of `script`, which runs each configuration into root/<name>/."""
+    env = {**os.environ, "GRADINIT_CONFIGS": json.dumps(configs), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", script, str(root)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root
+
+
 # Tolerances a small factor above the differences measured against the one-process replay (relative for loss,
 # ‖ḡ‖ and objective, absolute for scales). float64 where rounding would otherwise show through: a finite
 # difference divides it by ε, and the SGD path's Hessian term accumulates it over the iterations (LayerNorm scales
@@ -46,13 +55,8 @@ ITERS = 6
 def two_process_searches(tmp_path_factory):
     """Every configuration above in one torchrun launch (one after the other in the same two processes): a new
     interpreter pair per configuration would cost more than the searches."""
-    root = tmp_path_factory.mktemp("two_processes")
     configs = {name: {**config, "iters": ITERS} for name, (config, _) in CONFIGS.items()}
-    env = {**os.environ, "GRADINIT_CONFIGS": json.dumps(configs), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", SCRIPT, str(root)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return root
+    return _launch_all(SCRIPT, configs, tmp_path_factory.mktemp("two_processes"))
 
 
 @pytest.mark.parametrize("config_name", list(CONFIGS))
@@ -170,13 +174,8 @@ TOKEN_CONFIGS = {"adam": ({"alg": "adam", "gamma": 14.9}, 1e-9), "sgd": ({"alg":
 @pytest.fixture(scope="module")
 def two_process_token_budget_runs(tmp_path_factory):
     """Both configurations in one torchrun launch."""
-    root = tmp_path_factory.mktemp("token_budget")
     configs = {name: config for name, (config, _) in TOKEN_CONFIGS.items()}
-    env = {**os.environ, "GRADINIT_CONFIGS": json.dumps(configs), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", TOKEN_SCRIPT, str(root)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return root
+    return _launch_all(TOKEN_SCRIPT, configs, tmp_path_factory.mktemp("token_budget"))
 
 
 @pytest.mark.parametrize("config_name", list(TOKEN_CONFIGS))
