@@ -6,6 +6,7 @@
 #
 #   bash benchmarks/confirm_runs.sh        # seeds 1-3's warmups, then C and A on the new seeds, the search seeds
 #   bash benchmarks/confirm_runs.sh 150    # once seeds 1-3 have chosen W (stability.py --report says which): B too
+#   LANES=1 bash benchmarks/confirm_runs.sh 150   # one lane only (the other still running from an earlier start)
 set -u
 cd "$(dirname "$0")/.."
 PROTOCOL_COMMIT=809a24e
@@ -49,6 +50,7 @@ lane2() {
   for s in 1001 1002; do printf 'results_Cs%s_seed101.json\t--arms C --seed 101 --search_seed %s --tag s%s\n' $s $s $s; done
 }
 
-lane1 | lane > runs/confirm/lane1.log 2>&1 &
-lane2 | lane > runs/confirm/lane2.log 2>&1 &
+LANES=${LANES:-12}
+[[ $LANES == *1* ]] && { lane1 | lane >> runs/confirm/lane1.log 2>&1 & }
+[[ $LANES == *2* ]] && { lane2 | lane >> runs/confirm/lane2.log 2>&1 & }
 wait
