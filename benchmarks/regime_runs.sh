@@ -6,6 +6,7 @@
 # saved state (--resumable, under runs/regime/); each finished run's results file is copied there (commit it).
 #
 #   bash benchmarks/regime_runs.sh probe             # A and B, 400 updates, seed 1: lr 5e-4 β2 0.999 and lr 2e-3 β2 0.98
+#   bash benchmarks/regime_runs.sh probe256          # if neither fails: A and B at d 256 (ffn 1024), lr 1e-3, β2 0.98
 #   bash benchmarks/regime_runs.sh cell LR BETA2 W   # the failing cell: A, B (W warmup updates), C at η = 2 × LR and
 #                                                    #   at η = 2e-3; seeds 1-3, 1,200 updates
 #   bash benchmarks/regime_runs.sh details           # C with the paper's θ′ details and exact HVPs, seeds 101-103
@@ -17,7 +18,7 @@
 set -u
 cd "$(dirname "$0")/.."
 CODE_COMMIT=2c43bef
-STAGE=${1:?"stage: probe, cell LR BETA2 W, details, admin or d512"}
+STAGE=${1:?"stage: probe, probe256, cell LR BETA2 W, details, admin or d512"}
 FROZEN=runs/frozen-$CODE_COMMIT
 if [ ! -d "$FROZEN" ]; then
   mkdir -p "$FROZEN" && git archive "$CODE_COMMIT" benchmarks hf_gradinit | tar -x -C "$FROZEN"
@@ -68,6 +69,13 @@ case $STAGE in
       job results_B_lr5e-4_b0.999_seed1.json --arms B --tag _lr5e-4_b0.999 --lrs 5e-4 --adam_beta2 0.999 --warmup_steps 150 $P --seed 1
       job results_B_lr2e-3_b0.98_seed1.json --arms B --tag _lr2e-3_b0.98 --lrs 2e-3 --adam_beta2 0.98 --warmup_steps 150 $P --seed 1
     } | run ;;
+  probe256)
+    P="--model transformer --init fairseq --layers 6 --heads 4 --d_model 256 --ffn 1024 --max_tokens 1600 \
+      --gradinit_max_tokens 2000 --steps 400 --eval_every 100 --lrs 1e-3 --adam_beta2 0.98 --seed 1"
+    {
+      job results_A_d256_seed1.json --arms A --tag _d256 $P
+      job results_B_d256_seed1.json --arms B --tag _d256 --warmup_steps 150 $P
+    } | run ;;
   cell)
     LR=${2:?LR}; BETA2=${3:?BETA2}; W=${4:?W}
     C="--lrs $LR --adam_beta2 $BETA2 $MAIN"
@@ -90,5 +98,5 @@ case $STAGE in
     # One training update after the search: the search's trace (scales.json) is the result.
     job results_Cd512_seed1.json --arms C --tag d512 --lrs 5e-4 --gradinit_eta 1e-3 $MODEL --d_model 512 --ffn 1024 \
       --max_tokens 1600 --gradinit_max_tokens 2000 --steps 1 --eval_every 1 --seed 1 | run ;;
-  *) echo "unknown stage $STAGE: probe, cell LR BETA2 W, details, admin or d512" >&2; exit 2 ;;
+  *) echo "unknown stage $STAGE: probe, probe256, cell LR BETA2 W, details, admin or d512" >&2; exit 2 ;;
 esac
