@@ -10,7 +10,6 @@
 # Calls:  T=420 STEPS=1500 bash gpu/run.sh                   (d 512 trace and the paper's size, seed 1)
 #         SKIP_D512=1 SEED=2 T=370 STEPS=1500 bash gpu/run.sh (the paper's size, seed 2)
 # SMOKE=1 OUT=/tmp/smoke bash gpu/run.sh runs the same commands at --tiny size on the CPU first.
-# (b) §2d, the paper's size: A, B, C side by side (--preset paper --parallel). Code: frozen copy of 2c43bef.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 R=$PWD/gpu

@@ -5,25 +5,27 @@ other, each with a new model and Trainer. Each process writes, under `<out>/<fol
 its parameters right after the search, and the result.
 """
 
-import json
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import TWO_CPU_STEPS, collator, end_distributed_process, tiny_bart, tiny_tokenizer  # noqa: E402
+from helpers import (  # noqa: E402
+    TWO_CPU_STEPS, collator, end_distributed_process, run_each_configuration, tiny_bart, tiny_tokenizer,
+)
 
 from datasets import Dataset  # noqa: E402
 
 from hf_gradinit import GradInitConfig, GradInitTrainer  # noqa: E402
 
-root = sys.argv[1]
 rank = int(os.environ.get("RANK", "0"))
 
 
 class RecordingTrainer(GradInitTrainer):
-    out = None  # this configuration's folder
+    def __init__(self, *args, out, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.out = out  # this configuration's folder
 
     def _gradinit_batches(self):
         seen = []
@@ -62,14 +64,12 @@ def run(out, config):
         per_device_train_batch_size=3,
         **TWO_CPU_STEPS,
     )
-    trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(tok), data_collator=collator(tok, model))
-    trainer.out = out
+    trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(tok), data_collator=collator(tok, model),
+                               out=out)
     trainer.train()
 
 
 tok = tiny_tokenizer()
-for folder, config in json.loads(os.environ["GRADINIT_CONFIGS"]).items():
-    os.makedirs(os.path.join(root, folder), exist_ok=True)
-    run(os.path.join(root, folder), config)
+run_each_configuration(sys.argv[1], run)
 
 end_distributed_process()

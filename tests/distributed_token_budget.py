@@ -6,20 +6,20 @@ after the other, each with a new model and Trainer. Each process writes, under `
 searched and trained on, and its parameters after the search and after training.
 """
 
-import json
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import TWO_CPU_STEPS, collator, end_distributed_process, tiny_bart, tiny_tokenizer  # noqa: E402
+from helpers import (  # noqa: E402
+    TWO_CPU_STEPS, collator, end_distributed_process, run_each_configuration, tiny_bart, tiny_tokenizer,
+)
 
 from datasets import Dataset  # noqa: E402
 
 from hf_gradinit import GradInitConfig, GradInitTrainer  # noqa: E402
 
-root = sys.argv[1]
 rank = int(os.environ.get("RANK", "0"))
 
 
@@ -89,8 +89,6 @@ def run(out, config):
 
 
 tok = tiny_tokenizer()
-for folder, config in json.loads(os.environ["GRADINIT_CONFIGS"]).items():
-    os.makedirs(os.path.join(root, folder), exist_ok=True)
-    run(os.path.join(root, folder), config)
+run_each_configuration(sys.argv[1], run)
 
 end_distributed_process()

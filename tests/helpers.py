@@ -105,5 +105,15 @@ def console_script(name: str) -> list[str]:
 HF_GRADINIT = console_script("hf-gradinit")
 
 
+def run_each_configuration(root: str, run) -> None:
+    """A torchrun test script's loop: `run(folder, config)` for each entry of GRADINIT_CONFIGS (a JSON object, folder
+    name → settings), in root/<folder>/, one after the other in the same processes."""
+    import json
+
+    for folder, config in json.loads(os.environ["GRADINIT_CONFIGS"]).items():
+        os.makedirs(os.path.join(root, folder), exist_ok=True)
+        run(os.path.join(root, folder), config)
+
+
 # What every torchrun test script's Trainer shares: two training steps on the CPU, nothing logged or saved.
 TWO_CPU_STEPS = dict(max_steps=2, report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True, seed=0)

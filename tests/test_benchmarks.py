@@ -22,21 +22,21 @@ def run(script, *args, timeout=600):
     return proc.stdout
 
 
+def _benchmark(script):
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    return __import__(script.removesuffix(".py"))
+
+
 def bench_main(script, *args, capsys):
     """A benchmark script's main, in-process, returning what it printed (a test about its logic, not its command line)."""
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    module = __import__(script.removesuffix(".py"))
     capsys.readouterr()
-    module.main(list(args))
+    _benchmark(script).main(list(args))
     return capsys.readouterr().out
 
 
 def stability_main(*args):
     """benchmarks/stability.py's main, in-process (the tests about its logic; those about its command line run it)."""
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    import stability
-
-    return stability.main(list(args))
+    return _benchmark("stability.py").main(list(args))
 
 
 def table_rows(stdout):
