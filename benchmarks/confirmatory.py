@@ -107,11 +107,19 @@ def decision(ds, a_minus_c):
     k, bound, coverage = sign_test_upper_bound(ds)
     within = sum(d <= BOUND for d in ds)
     matches = bound <= BOUND
-    beats = bool(a_minus_c) and all(x >= MARGIN_OVER_A for x in a_minus_c)
+    beats = all(x >= MARGIN_OVER_A for x in a_minus_c) if a_minus_c else None  # None: A has not run yet
     return {
         "within": within, "k": k, "median_bound": bound, "coverage": coverage, "matches": matches,
         "beats_no_warmup": beats,
     }
+
+
+def _against_a(a_minus_c):
+    if not a_minus_c:
+        return "Against no warmup: not yet (A has not run on the new seeds)."
+    beats = all(x >= MARGIN_OVER_A for x in a_minus_c)
+    return (f"A − C ≥ {MARGIN_OVER_A} in {sum(x >= MARGIN_OVER_A for x in a_minus_c)} of {len(a_minus_c)} seeds where "
+            f"A ran: GradInit {'beats' if beats else 'does not beat'} no warmup.")
 
 
 def _fmt(x, digits=3):
@@ -164,9 +172,7 @@ def report(results, out=None):
         outcome.update(mean=mean, t_bound=t_bound, bootstrap_bound=boot)
         print(f"\n**Decision** (§2P): {outcome['within']} of {len(ds)} seeds have d ≤ {BOUND:.2f}; the {outcome['k']}th "
               f"smallest d, a {100 * outcome['coverage']:.1f} % upper bound on the median d, is {outcome['median_bound']:+.3f}: "
-              f"GradInit {'matches' if outcome['matches'] else 'does not match'} warmup. A − C ≥ {MARGIN_OVER_A} in "
-              f"{sum(x >= MARGIN_OVER_A for x in a_minus_c)} of {len(a_minus_c)} seeds where A ran: GradInit "
-              f"{'beats' if outcome['beats_no_warmup'] else 'does not beat'} no warmup.")
+              f"GradInit {'matches' if outcome['matches'] else 'does not match'} warmup. " + _against_a(a_minus_c))
         print(f"Beside it: mean d {mean:+.3f}, one-sided 95 % t upper bound {t_bound:+.3f}, paired bootstrap "
               f"({BOOTSTRAP_RESAMPLES:,} resamples) 95th percentile {boot:+.3f}.")
     else:

@@ -95,6 +95,13 @@ def test_no_warmup_must_trail_by_half_a_nat_in_every_seed_where_it_ran():
     assert outcome["matches"] and not outcome["beats_no_warmup"]
 
 
+def test_without_a_runs_there_is_no_verdict_against_no_warmup(capsys):
+    results = [r for r in _protocol_results([0.0] * 8) if r["arm"] != "A"]
+    outcome = confirmatory.report(results)
+    assert outcome["matches"] and outcome["beats_no_warmup"] is None
+    assert "Against no warmup: not yet" in capsys.readouterr().out
+
+
 def test_warmup_ties_go_to_the_shorter_warmup():
     ends = {(f"Bw{w}", s): e for w, e in {75: 6.204, 150: 6.200, 300: 6.300}.items() for s in (1, 2, 3)}
     assert confirmatory.chosen_warmup(ends)[0] == 75
