@@ -35,8 +35,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
             Learning-rate warmup. GradInit exists to make warmup unnecessary, so it is off by default, as in the
             paper; a value you set is kept (the search runs, then training warms up as usual). Measured so far
             (BENCHMARKS.md), GradInit without warmup did not reliably match warmup: at d 128 on CPU, in a test fixed
-            in advance on new seeds (§2R), two of the first three seeds ended 0.35–0.80 above a tuned warmup (one
-            1.2 below); at the paper's size (§2d, one GPU, two seeds, 1,500 updates) it stayed on the plateau while
+            in advance on eight new seeds (§2R), it ended at most 0.10 above a tuned warmup in 3 (five 0.25–0.80
+            above, two far below); at the paper's size (§2d, one GPU, two seeds, 1,500 updates) it stayed on the plateau while
             a 150-update warmup trained. Left at 0 with GradInit on, it gets a warning saying so.
         gradinit_eta (`float` or `None`, *optional*, defaults to `None`):
             η, the learning rate of the search's simulated first step. `None` sets it to 2 × `learning_rate` when
@@ -92,8 +92,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         metadata={
             "help": "Linear warmup over warmup_steps (a ratio of the total steps if < 1). Off by default, as in the "
             "paper: the GradInit search is meant to replace it. Measured (BENCHMARKS.md), it did not reliably: at d 128 "
-            "on CPU, in a test fixed in advance on new seeds (section 2R), two of the first three seeds ended 0.35-0.80 "
-            "above a tuned warmup; at the paper's size (section 2d, one GPU, two seeds, 1,500 updates) GradInit stayed "
+            "on CPU, in a test fixed in advance on eight new seeds (section 2R), it ended at most 0.10 above a tuned "
+            "warmup in 3 (five 0.25-0.80 above, two far below); at the paper's size (section 2d, one GPU, two seeds, 1,500 updates) GradInit stayed "
             "on the plateau while a 150-update warmup trained. Set it to keep warmup after the search."
         },
     )
