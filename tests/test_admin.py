@@ -104,7 +104,7 @@ def test_profiling_sets_each_omega_from_the_running_ratio():
         ratios = _profile_ratios(plain, x0)
         _, expected = encoder_by_hand(plain, x0, [torch.full((16,), r, dtype=torch.float64) for r in ratios])
     assert expected == pytest.approx(ratios, rel=1e-12)  # the two sequential computations agree
-    got = [float(w[0]) for w in omegas[:4]]
+    got = [float(w[0].detach()) for w in omegas[:4]]
     assert got == pytest.approx(expected, rel=1e-10)
     assert expected[0] == 1.0 and all(b > a for a, b in zip(expected, expected[1:]))  # each branch adds variance
     assert all(torch.all(w == w[0]) for w in omegas)  # one value per branch at the start
