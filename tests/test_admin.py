@@ -108,7 +108,7 @@ def test_profiling_sets_each_omega_from_the_running_ratio():
     assert got == pytest.approx(expected, rel=1e-10)
     assert expected[0] == 1.0 and all(b > a for a, b in zip(expected, expected[1:]))  # each branch adds variance
     assert all(torch.all(w == w[0]) for w in omegas)  # one value per branch at the start
-    decoder = [float(w[0]) for w in omegas[4:]]
+    decoder = [float(w[0].detach()) for w in omegas[4:]]
     assert decoder[0] == 1.0 and all(b > a for a, b in zip(decoder, decoder[1:]))
     assert not model.training
 
