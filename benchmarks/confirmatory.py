@@ -114,10 +114,10 @@ def decision(ds, a_minus_c):
     }
 
 
-def _against_a(a_minus_c):
-    if not a_minus_c:
+def _against_a(a_minus_c, beats):
+    """The second verdict as text; `beats` is decision()'s (None before A has run)."""
+    if beats is None:
         return "Against no warmup: not yet (A has not run on the new seeds)."
-    beats = all(x >= MARGIN_OVER_A for x in a_minus_c)
     return (f"A − C ≥ {MARGIN_OVER_A} in {sum(x >= MARGIN_OVER_A for x in a_minus_c)} of {len(a_minus_c)} seeds where "
             f"A ran: GradInit {'beats' if beats else 'does not beat'} no warmup.")
 
@@ -172,7 +172,7 @@ def report(results, out=None):
         outcome.update(mean=mean, t_bound=t_bound, bootstrap_bound=boot)
         print(f"\n**Decision** (§2P): {outcome['within']} of {len(ds)} seeds have d ≤ {BOUND:.2f}; the {outcome['k']}th "
               f"smallest d, a {100 * outcome['coverage']:.1f} % upper bound on the median d, is {outcome['median_bound']:+.3f}: "
-              f"GradInit {'matches' if outcome['matches'] else 'does not match'} warmup. " + _against_a(a_minus_c))
+              f"GradInit {'matches' if outcome['matches'] else 'does not match'} warmup. " + _against_a(a_minus_c, outcome["beats_no_warmup"]))
         print(f"Beside it: mean d {mean:+.3f}, one-sided 95 % t upper bound {t_bound:+.3f}, paired bootstrap "
               f"({BOOTSTRAP_RESAMPLES:,} resamples) 95th percentile {boot:+.3f}.")
     else:
