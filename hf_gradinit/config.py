@@ -36,8 +36,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
             paper; a value you set is kept (the search runs, then training warms up as usual). Measured so far
             (BENCHMARKS.md), GradInit without warmup did not reliably match warmup: at d 128 on CPU, in a test fixed
             in advance on eight new seeds (§2R), it ended at most 0.10 above a tuned warmup in 3 (five 0.25–0.80
-            above, two far below); at the paper's size (§2d, one GPU, two seeds, 1,500 updates) it stayed on the plateau while
-            a 150-update warmup trained. Left at 0 with GradInit on, it gets a warning saying so.
+            above, two far below); at the paper's size (§2d, one GPU, two seeds, 1,500 updates) it stayed on the
+            plateau while a 150-update warmup trained. Left at 0 with GradInit on, it gets a warning saying so.
         gradinit_eta (`float` or `None`, *optional*, defaults to `None`):
             η, the learning rate of the search's simulated first step. `None` sets it to 2 × `learning_rate` when
             the config is built: the paper's ratio (η 1e-3 for lr 5e-4), and the one under which GradInit let the
@@ -91,10 +91,11 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         default=0,
         metadata={
             "help": "Linear warmup over warmup_steps (a ratio of the total steps if < 1). Off by default, as in the "
-            "paper: the GradInit search is meant to replace it. Measured (BENCHMARKS.md), it did not reliably: at d 128 "
-            "on CPU, in a test fixed in advance on eight new seeds (section 2R), it ended at most 0.10 above a tuned "
-            "warmup in 3 (five 0.25-0.80 above, two far below); at the paper's size (section 2d, one GPU, two seeds, 1,500 updates) GradInit stayed "
-            "on the plateau while a 150-update warmup trained. Set it to keep warmup after the search."
+            "paper: the GradInit search is meant to replace it. Measured (BENCHMARKS.md), it did not reliably: at "
+            "d 128 on CPU, in a test fixed in advance on eight new seeds (section 2R), it ended at most 0.10 above a "
+            "tuned warmup in 3 (five 0.25-0.80 above, two far below); at the paper's size (section 2d, one GPU, two "
+            "seeds, 1,500 updates) GradInit stayed on the plateau while a 150-update warmup trained. Set it to keep "
+            "warmup after the search."
         },
     )
 
@@ -151,8 +152,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         if self.gradinit and self.warmup_steps == 0:
             logger.warning(
                 "GradInit is on and learning-rate warmup is off (warmup_steps=0), as in the paper. In BENCHMARKS.md's "
-                "tests GradInit did not reliably replace warmup (sections 2R and 2d): compare with a warmup run on your "
-                "task, or set warmup_steps to keep warmup after the search."
+                "tests GradInit did not reliably replace warmup (sections 2R and 2d): compare with a warmup run on "
+                "your task, or set warmup_steps to keep warmup after the search."
             )
 
     def _resolve_gradinit_eta(self) -> None:
