@@ -3,7 +3,10 @@
 # η = 2 × lr, Admin (arm D) beside GradInit and warmup, and a d 512 search trace. Two at a time (one thread each),
 # from a frozen copy of the commit whose benchmarks/ and hf_gradinit/ they use, so that later changes cannot touch
 # them. A run whose results file is in benchmarks/results/regime/<stage>/ is skipped; a cut run continues from its
-# saved state (--resumable, under runs/regime/); each finished run's results file is copied there (commit it).
+# saved state (--resumable, under runs/regime/<stage>/); each finished run's results file is copied there (commit it).
+# Several stages make one queue, taken in order by both lanes, so that neither idles while the other has runs left:
+#
+#   bash benchmarks/regime_runs.sh probe256 details admin
 #
 #   bash benchmarks/regime_runs.sh probe             # A and B, 400 updates, seed 1: lr 5e-4 β2 0.999 and lr 2e-3 β2 0.98
 #   bash benchmarks/regime_runs.sh probe256          # if neither fails: A and B at d 256 (ffn 1024), lr 1e-3, β2 0.98
@@ -18,7 +21,7 @@
 set -u
 cd "$(dirname "$0")/.."
 CODE_COMMIT=2c43bef
-STAGE=${1:?"stage: probe, probe256, cell LR BETA2 W, details, admin or d512"}
+[ $# -gt 0 ] || { echo "stages: probe, probe256, cell LR BETA2 W, details, admin or d512" >&2; exit 2; }
 FROZEN=runs/frozen-$CODE_COMMIT
 if [ ! -d "$FROZEN" ]; then
   mkdir -p "$FROZEN" && git archive "$CODE_COMMIT" benchmarks hf_gradinit | tar -x -C "$FROZEN"
@@ -29,74 +32,78 @@ COMMON="--data_dir ../shared/data/ding-de-en --threads 1 --max_eval_samples 1000
   --gradinit_iters 780 --gradinit_lr 2.5e-3 --gradinit_beta2 0.98 --gradinit_gamma 1000 --gradinit_max_scale 100"
 MAIN="$MODEL --d_model 128 --ffn 512 --max_tokens 1600 --gradinit_max_tokens 2000 --steps 1200 --eval_every 100"
 PYTHON=${PYTHON:-python}
-RESULTS=benchmarks/results/regime/$STAGE
-OUT=runs/regime/$STAGE
-mkdir -p "$RESULTS" "$OUT"
+CLAIMS=runs/regime/claims
 
-lane() {  # lines of "results file<TAB>flags"
-  while IFS=$'\t' read -r result flags; do
-    [ -f "$RESULTS/$result" ] && continue
-    echo "=== $(date +%T) $result: $flags"
-    if $PYTHON "$FROZEN/benchmarks/stability.py" $COMMON --out "$OUT" $flags > "$OUT/log_${result%.json}.txt" 2>&1; then
-      cp "$OUT/$result" "$RESULTS/"
-      for folder in "$OUT"/gradinit_C*; do  # the search's scales.json (its ‖g‖ per iteration), not the plots
-        [ -f "$folder/scales.json" ] && mkdir -p "$RESULTS/$(basename "$folder")" && cp "$folder/scales.json" "$RESULTS/$(basename "$folder")/"
-      done
-    else
-      echo "FAILED $result ($OUT/log_${result%.json}.txt)"
-    fi
-  done
-}
-
-run() {  # two lanes: the odd lines of stdin, and the even ones
-  local jobs; jobs=$(cat)
-  echo "$jobs" | awk 'NR % 2 == 1' | lane > "$OUT/lane1.log" 2>&1 &
-  echo "$jobs" | awk 'NR % 2 == 0' | lane > "$OUT/lane2.log" 2>&1 &
-  wait
-}
-
-job() {  # results file, then flags
-  local result=$1; shift
-  printf '%s\t%s\n' "$result" "$*"
-}
-
-case $STAGE in
-  probe)
-    P="$MAIN --steps 400"
-    {
+jobs_of() {  # a stage's runs, as lines of "stage<TAB>results file<TAB>flags", in the order the lanes take them
+  local stage=$1; shift
+  job() { local result=$1; shift; printf '%s\t%s\t%s\n' "$stage" "$result" "$*"; }
+  case $stage in
+    probe)
+      P="$MAIN --steps 400"
       job results_A_lr5e-4_b0.999_seed1.json --arms A --tag _lr5e-4_b0.999 --lrs 5e-4 --adam_beta2 0.999 $P --seed 1
       job results_A_lr2e-3_b0.98_seed1.json --arms A --tag _lr2e-3_b0.98 --lrs 2e-3 --adam_beta2 0.98 $P --seed 1
       job results_B_lr5e-4_b0.999_seed1.json --arms B --tag _lr5e-4_b0.999 --lrs 5e-4 --adam_beta2 0.999 --warmup_steps 150 $P --seed 1
-      job results_B_lr2e-3_b0.98_seed1.json --arms B --tag _lr2e-3_b0.98 --lrs 2e-3 --adam_beta2 0.98 --warmup_steps 150 $P --seed 1
-    } | run ;;
-  probe256)
-    P="--model transformer --init fairseq --layers 6 --heads 4 --d_model 256 --ffn 1024 --max_tokens 1600 \
-      --gradinit_max_tokens 2000 --steps 400 --eval_every 100 --lrs 1e-3 --adam_beta2 0.98 --seed 1"
-    {
+      job results_B_lr2e-3_b0.98_seed1.json --arms B --tag _lr2e-3_b0.98 --lrs 2e-3 --adam_beta2 0.98 --warmup_steps 150 $P --seed 1 ;;
+    probe256)
+      P="--model transformer --init fairseq --layers 6 --heads 4 --d_model 256 --ffn 1024 --max_tokens 1600 \
+        --gradinit_max_tokens 2000 --steps 400 --eval_every 100 --lrs 1e-3 --adam_beta2 0.98 --seed 1"
       job results_A_d256_seed1.json --arms A --tag _d256 $P
-      job results_B_d256_seed1.json --arms B --tag _d256 --warmup_steps 150 $P
-    } | run ;;
-  cell)
-    LR=${2:?LR}; BETA2=${3:?BETA2}; W=${4:?W}
-    C="--lrs $LR --adam_beta2 $BETA2 $MAIN"
-    for seed in 1 2 3; do
-      job results_A_seed$seed.json --arms A $C --seed $seed
-      job results_Bw${W}_seed$seed.json --arms B --tag w$W --warmup_steps $W $C --seed $seed
-      job results_Cratio_seed$seed.json --arms C --tag ratio $C --seed $seed
-      job results_Cvalue_seed$seed.json --arms C --tag value --gradinit_eta 2e-3 $C --seed $seed
-    done | run ;;
-  details)
-    for seed in 101 102 103; do
-      job results_Cdetails_seed$seed.json --arms C --tag details --lrs 1e-3 --gradinit_eta 2e-3 --gradinit_reference_step \
-        --gradinit_freeze_zero_biases --gradinit_hvp exact $MAIN --seed $seed
-    done | run ;;
-  admin)
-    for seed in 101 102 103; do
-      job results_D_seed$seed.json --arms D --lrs 1e-3 $MAIN --seed $seed
-    done | run ;;
-  d512)
-    # One training update after the search: the search's trace (scales.json) is the result.
-    job results_Cd512_seed1.json --arms C --tag d512 --lrs 5e-4 --gradinit_eta 1e-3 $MODEL --d_model 512 --ffn 1024 \
-      --max_tokens 1600 --gradinit_max_tokens 2000 --steps 1 --eval_every 1 --seed 1 | run ;;
-  *) echo "unknown stage $STAGE: probe, probe256, cell LR BETA2 W, details, admin or d512" >&2; exit 2 ;;
-esac
+      job results_B_d256_seed1.json --arms B --tag _d256 --warmup_steps 150 $P ;;
+    cell)
+      local LR=${1:?LR} BETA2=${2:?BETA2} W=${3:?W}
+      C="--lrs $LR --adam_beta2 $BETA2 $MAIN"
+      for seed in 1 2 3; do
+        job results_A_seed$seed.json --arms A $C --seed $seed
+        job results_Bw${W}_seed$seed.json --arms B --tag w$W --warmup_steps $W $C --seed $seed
+        job results_Cratio_seed$seed.json --arms C --tag ratio $C --seed $seed
+        job results_Cvalue_seed$seed.json --arms C --tag value --gradinit_eta 2e-3 $C --seed $seed
+      done ;;
+    details)
+      for seed in 101 102 103; do
+        job results_Cdetails_seed$seed.json --arms C --tag details --lrs 1e-3 --gradinit_eta 2e-3 --gradinit_reference_step \
+          --gradinit_freeze_zero_biases --gradinit_hvp exact $MAIN --seed $seed
+      done ;;
+    admin)
+      for seed in 101 102 103; do
+        job results_D_seed$seed.json --arms D --lrs 1e-3 $MAIN --seed $seed
+      done ;;
+    d512)
+      # One training update after the search: the search's trace (scales.json) is the result.
+      job results_Cd512_seed1.json --arms C --tag d512 --lrs 5e-4 --gradinit_eta 1e-3 $MODEL --d_model 512 --ffn 1024 \
+        --max_tokens 1600 --gradinit_max_tokens 2000 --steps 1 --eval_every 1 --seed 1 ;;
+    *) echo "unknown stage $stage: probe, probe256, cell LR BETA2 W, details, admin or d512" >&2; return 2 ;;
+  esac
+}
+
+queue() {  # every named stage's runs, one stage after the other ("cell" takes its three arguments)
+  set -- "${STAGES[@]}"
+  while [ $# -gt 0 ]; do
+    if [ "$1" = cell ]; then jobs_of cell "$2" "$3" "$4" || return; shift 4
+    else jobs_of "$1" || return; shift; fi
+  done
+}
+
+lane() {  # takes runs from the queue until it is empty; a run is claimed by creating $CLAIMS/<stage>_<results file>
+  while IFS=$'\t' read -r stage result flags; do
+    local results=benchmarks/results/regime/$stage out=runs/regime/$stage
+    [ -f "$results/$result" ] && continue
+    mkdir "$CLAIMS/${stage}_$result" 2> /dev/null || continue  # the other lane has it
+    mkdir -p "$results" "$out"
+    echo "=== $(date +%T) $stage/$result: $flags"
+    if $PYTHON "$FROZEN/benchmarks/stability.py" $COMMON --out "$out" $flags > "$out/log_${result%.json}.txt" 2>&1; then
+      cp "$out/$result" "$results/"
+      for folder in "$out"/gradinit_C*; do  # the search's scales.json (its ‖g‖ per iteration), not the plots
+        [ -f "$folder/scales.json" ] && mkdir -p "$results/$(basename "$folder")" && cp "$folder/scales.json" "$results/$(basename "$folder")/"
+      done
+    else
+      echo "FAILED $stage/$result ($out/log_${result%.json}.txt)"
+    fi
+  done < <(queue)
+}
+
+STAGES=("$@")
+queue > /dev/null || exit 2  # an unknown stage fails here, before any run starts
+rm -rf "$CLAIMS" && mkdir -p "$CLAIMS"  # no lane is running: claims of cut runs are void
+lane > runs/regime/lane1.log 2>&1 &
+lane > runs/regime/lane2.log 2>&1 &
+wait
