@@ -1,0 +1,194 @@
+"""BENCHMARKS §2S's answers, computed from `stability.py`'s results files alone.
+
+§2S's stages (`regime_runs.sh`) write to benchmarks/results/regime/<stage>/; the θ′-details and Admin arms run on
+§2P's seeds 101–103 and stand beside §2P's own A, B (W = 300) and C runs of those seeds in
+benchmarks/results/confirm/. The rules below are §2S's, fixed before its runs:
+
+- a cell *fails without warmup* if A's validation loss at the probe's last evaluation is at least 0.5 above B's;
+- in the failing cell, η's rule is *by ratio* if C with η = 2 × lr ends within 0.10 of B (endpoint) on at least 2 of
+  3 seeds and C with η = 2e-3 does not, *by value* if the reverse, *either* if both do, *neither* if none does;
+- the paper's θ′ details become the package's defaults if C-details' endpoint is lower than C's by more than 0.10 in
+  the mean over the three seeds and higher by more than 0.10 on none.
+
+    python benchmarks/regime_report.py            # every table whose runs have finished
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from confirmatory import _fmt, endpoint
+
+FAILS_WITHOUT_WARMUP = 0.5
+WITHIN = 0.10
+MATCHING_SEEDS = 2  # of the cell's three
+DETAILS_GAIN = 0.10
+SEEDS = (101, 102, 103)  # §2P's, shared by the details and Admin arms
+WARMUP = 300  # §2P's chosen warmup: the B these arms stand beside
+
+
+def load(folder):
+    """Every run of the results_*.json files in `folder` (none if it does not exist)."""
+    if not os.path.isdir(folder):
+        return []
+    runs = []
+    for name in sorted(os.listdir(folder)):
+        if name.startswith("results_") and name.endswith(".json"):
+            with open(os.path.join(folder, name)) as f:
+                runs += json.load(f)["results"]
+    return runs
+
+
+def _by_arm_seed(runs):
+    return {(r["arm"], r.get("seed")): r for r in runs}
+
+
+def probe_table(runs):
+    """[(cell, A's last loss, B's last loss, A − B, fails)] for each cell (the arms' tag) with both arms run."""
+    last = {r["arm"]: r["curve"][-1]["val_loss"] for r in runs}
+    rows = []
+    for cell in sorted({arm[1:] for arm in last}):
+        a, b = last.get("A" + cell), last.get("B" + cell)
+        if a is not None and b is not None:
+            rows.append((cell.strip("_"), a, b, a - b, a - b >= FAILS_WITHOUT_WARMUP))
+    return rows
+
+
+def eta_rule(ends, b_arm, seeds=(1, 2, 3)):
+    """'ratio', 'value', 'either' or 'neither' (None until every run has reached the endpoint), with the counts."""
+    counts = {}
+    for c_arm in ("Cratio", "Cvalue"):
+        pairs = [(ends.get((c_arm, s)), ends.get((b_arm, s))) for s in seeds]
+        if any(c is None or b is None for c, b in pairs):
+            return None, counts
+        counts[c_arm] = sum(c - b <= WITHIN for c, b in pairs)
+    ratio, value = (counts[a] >= MATCHING_SEEDS for a in ("Cratio", "Cvalue"))
+    return {(True, False): "ratio", (False, True): "value", (True, True): "either"}.get(
+        (ratio, value), "neither"
+    ), counts
+
+
+def details_verdict(ends, seeds=SEEDS):
+    """Whether the paper's θ′ details should become the defaults: (adopt, mean of C − C-details, seeds where
+    C-details ends more than 0.10 above C); None until both arms have every seed."""
+    pairs = [(ends.get(("C", s)), ends.get(("Cdetails", s))) for s in seeds]
+    if any(c is None or cd is None for c, cd in pairs):
+        return None
+    gains = [c - cd for c, cd in pairs]
+    mean_gain = sum(gains) / len(gains)
+    worse = [s for s, g in zip(seeds, gains) if g < -DETAILS_GAIN]
+    return {"adopt": mean_gain > DETAILS_GAIN and not worse, "mean_gain": mean_gain, "worse_on": worse}
+
+
+def _endpoints(runs):
+    out = {}
+    for r in runs:
+        e = endpoint(r["curve"])
+        if e is not None:
+            out[(r["arm"], r.get("seed"))] = e
+    return out
+
+
+def _signed(x):
+    return "—" if x is None else f"{x:+.3f}"
+
+
+def report_probes(regime):
+    for stage in ("probe", "probe256"):
+        rows = probe_table(load(os.path.join(regime, stage)))
+        if not rows:
+            continue
+        print(
+            f"\n**{stage}**: validation loss at the last evaluation; fails without warmup if "
+            f"A − B ≥ {FAILS_WITHOUT_WARMUP}"
+        )
+        print("| cell | A | B | A − B | fails |")
+        print("|---|---:|---:|---:|---|")
+        for cell, a, b, gap, fails in rows:
+            print(f"| {cell} | {a:.3f} | {b:.3f} | {gap:+.3f} | {'yes' if fails else 'no'} |")
+
+
+def report_cell(regime):
+    runs = load(os.path.join(regime, "cell"))
+    if not runs:
+        return
+    ends = _endpoints(runs)
+    b_arm = next((arm for arm, _ in ends if arm.startswith("Bw")), None)
+    print(f"\n**The failing cell** (endpoints; B = {b_arm}): is η's rule by ratio (2 × lr) or by value (2e-3)?")
+    print("| seed | A | B | C ratio | C value | C ratio − B | C value − B |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for s in (1, 2, 3):
+        a, b, cr, cv = (ends.get((arm, s)) for arm in ("A", b_arm, "Cratio", "Cvalue"))
+        print(
+            f"| {s} | {_fmt(a)} | {_fmt(b)} | {_fmt(cr)} | {_fmt(cv)} | "
+            f"{_signed(None if cr is None or b is None else cr - b)} | "
+            f"{_signed(None if cv is None or b is None else cv - b)} |"
+        )
+    rule, counts = eta_rule(ends, b_arm)
+    print(
+        "η's rule: not yet"
+        if rule is None
+        else f"η's rule: **{rule}** (within {WITHIN} of B: ratio {counts['Cratio']} of 3, "
+        f"value {counts['Cvalue']} of 3)"
+    )
+
+
+def report_beside_confirm(regime, confirm):
+    """The θ′-details and Admin arms beside §2P's A, B and C of the same seeds."""
+    runs = load(os.path.join(regime, "details")) + load(os.path.join(regime, "admin"))
+    if not runs:
+        return
+    runs += [r for r in load(confirm) if r.get("seed") in SEEDS and r["arm"] in ("A", f"Bw{WARMUP}", "C")]
+    ends, by_run = _endpoints(runs), _by_arm_seed(runs)
+    arms = ("A", f"Bw{WARMUP}", "C", "Cdetails", "D")
+    names = ("A", f"B (W = {WARMUP})", "C", "C-details", "D (Admin)")
+    print("\n**Beside §2P's runs** (endpoints = mean validation loss at updates 1,000–1,200; test = held-out split)")
+    print(
+        "| seed | "
+        + " | ".join(names)
+        + " | C-details − C | D − B | test loss "
+        + " / ".join(names)
+        + " | test BLEU "
+        + " / ".join(names[1:])
+        + " |"
+    )
+    print("|---:|" + "---:|" * (len(arms) + 2) + "---|---|")
+    for s in SEEDS:
+        e = {arm: ends.get((arm, s)) for arm in arms}
+        test = " / ".join(_fmt(by_run[(arm, s)].get("test_loss")) if (arm, s) in by_run else "—" for arm in arms)
+        bleu = " / ".join(
+            _fmt(by_run[(arm, s)].get("test_bleu"), 2) if (arm, s) in by_run else "—" for arm in arms[1:]
+        )
+        cd_c = None if e["Cdetails"] is None or e["C"] is None else e["Cdetails"] - e["C"]
+        d_b = None if e["D"] is None or e[f"Bw{WARMUP}"] is None else e["D"] - e[f"Bw{WARMUP}"]
+        print(
+            f"| {s} | "
+            + " | ".join(_fmt(e[arm]) for arm in arms)
+            + f" | {_signed(cd_c)} | {_signed(d_b)} | {test} | {bleu} |"
+        )
+    verdict = details_verdict(ends)
+    if verdict is None:
+        print("The θ′ details: not yet (C-details or C missing on a seed).")
+    else:
+        print(
+            f"The θ′ details: C − C-details {verdict['mean_gain']:+.3f} in the mean; "
+            f"more than {DETAILS_GAIN} worse on "
+            f"{', '.join(map(str, verdict['worse_on'])) or 'no seed'}: the defaults "
+            f"{'become the paper’s' if verdict['adopt'] else 'stay'}."
+        )
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--regime", default="benchmarks/results/regime", help="§2S's results, one folder per stage")
+    p.add_argument("--confirm", default="benchmarks/results/confirm", help="§2P's results (seeds 101–103's A, B, C)")
+    args = p.parse_args(argv)
+    report_probes(args.regime)
+    report_cell(args.regime)
+    report_beside_confirm(args.regime, args.confirm)
+
+
+if __name__ == "__main__":
+    main()
