@@ -178,6 +178,8 @@ def report(results, out=None):
     else:
         print(f"\nDecision: not yet ({len(ds)} of {len(NEW_SEEDS)} seeds have both B and C at the endpoint).")
     search_seed_spread(ends)
+    if out is not None:
+        scale_agreement(out)
     if out is not None and ds:
         plot_d(rows, out)
     return outcome
@@ -193,6 +195,49 @@ def search_seed_spread(ends):
           + ", ".join(f"{arm or 'C'} {_fmt(e)}" for arm, e in sorted(searches.items()))
           + f"; range {max(searches.values()) - min(searches.values()):.3f} over search seeds"
           + (f", {max(inits) - min(inits):.3f} over the {len(inits)} init seeds" if len(inits) > 1 else ""))
+
+
+def _scales(path):
+    """{tensor: (group, scale)} of a search's scales.json."""
+    import json
+
+    with open(path) as f:
+        return {name: (t["group"], t["scale"]) for name, t in json.load(f)["tensors"].items()}
+
+
+def _mean_pairwise_log_ratio(searches, group):
+    """Over the tensors of `group` with every scale above 0: the mean over pairs of searches of |log(α / α′)|."""
+    per_tensor = []
+    for name, (g, _) in searches[0].items():
+        scales = [s[name][1] for s in searches]
+        if g == group and min(scales) > 0:
+            pairs = [(a, b) for i, a in enumerate(scales) for b in scales[i + 1 :]]
+            per_tensor.append(sum(abs(math.log(a / b)) for a, b in pairs) / len(pairs))
+    return sum(per_tensor) / len(per_tensor) if per_tensor else None
+
+
+def scale_agreement(out):
+    """How far apart the searches' scales end: the searches of init seed 101 (its search seeds), against the
+    searches of the eight init seeds. Pairwise, so that the two sets' sizes do not matter."""
+    import glob
+    import os
+
+    first = NEW_SEEDS[0]
+    same_init = sorted(glob.glob(os.path.join(out, f"gradinit_C*_seed{first}_search*", "scales.json")))
+    own = os.path.join(out, f"gradinit_C_seed{first}", "scales.json")
+    inits = [os.path.join(out, f"gradinit_C_seed{s}", "scales.json") for s in NEW_SEEDS]
+    if not same_init or not os.path.exists(own) or not all(os.path.exists(p) for p in inits):
+        return
+    same_init = [_scales(p) for p in [own] + same_init]
+    inits = [_scales(p) for p in inits]
+    print("\n**Where the searches' scales end**: mean over tensors of the mean |log(α / α′)| over pairs of searches "
+          "(×: exp of it, the typical factor between two searches' scales of one tensor)")
+    print(f"| tensors | {len(same_init)} search seeds, init seed {first} | {len(inits)} init seeds |")
+    print("|---|---:|---:|")
+    for group in ("weight", "bias", "norm"):
+        a, b = _mean_pairwise_log_ratio(same_init, group), _mean_pairwise_log_ratio(inits, group)
+        if a is not None and b is not None:
+            print(f"| {group} | {a:.3f} (×{math.exp(a):.2f}) | {b:.3f} (×{math.exp(b):.2f}) |")
 
 
 def plot_d(rows, out):

@@ -102,6 +102,23 @@ def test_without_a_runs_there_is_no_verdict_against_no_warmup(capsys):
     assert "Against no warmup: not yet" in capsys.readouterr().out
 
 
+def test_scale_agreement_compares_search_seeds_and_init_seeds_pair_by_pair(tmp_path, capsys):
+    def write(folder, weight, bias):
+        os.makedirs(tmp_path / folder)
+        tensors = {"w": {"group": "weight", "scale": weight}, "b": {"group": "bias", "scale": bias}}
+        (tmp_path / folder / "scales.json").write_text(json.dumps({"tensors": tensors}))
+
+    for seed in range(101, 109):  # weight scale 1 everywhere but e on seed 108: 7 of the 28 pairs differ by 1 in log
+        write(f"gradinit_C_seed{seed}", math.e if seed == 108 else 1.0, 0.5)
+    write("gradinit_Cs1001_seed101_search1001", 2.0, 0.0)  # a bias at 0 on one search: that tensor is left out
+    write("gradinit_Cs1002_seed101_search1002", 4.0, 0.5)
+    confirmatory.scale_agreement(str(tmp_path))
+    out = capsys.readouterr().out
+    same_init = (math.log(2) + math.log(4) + math.log(2)) / 3  # scales 1, 2, 4
+    assert f"| weight | {same_init:.3f} (×{math.exp(same_init):.2f}) | {7 / 28:.3f} (×{math.exp(0.25):.2f}) |" in out
+    assert "| bias |" not in out
+
+
 def test_warmup_ties_go_to_the_shorter_warmup():
     ends = {(f"Bw{w}", s): e for w, e in {75: 6.204, 150: 6.200, 300: 6.300}.items() for s in (1, 2, 3)}
     assert confirmatory.chosen_warmup(ends)[0] == 75
