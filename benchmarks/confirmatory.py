@@ -180,9 +180,28 @@ def report(results, out=None):
     search_seed_spread(ends)
     if out is not None:
         scale_agreement(out)
+    every_run(results, ends)
     if out is not None and ds:
         plot_d(rows, out)
     return outcome
+
+
+def every_run(results, ends):
+    """One row per run of the protocol: endpoint, final validation loss, held-out test loss, BLEU and chrF."""
+
+    def order(r):
+        warmup = int(r["arm"][2:]) if r["arm"].startswith("Bw") else 0
+        return r["arm"][0], r.get("seed") or 0, warmup, r["arm"]
+
+    runs = [r for r in results if (r["arm"], r.get("seed")) in ends]
+    print("\n**Every run** (endpoint / final validation / held-out test loss / test BLEU, chrF)")
+    print("| run | endpoint | final val | test loss | test BLEU | test chrF |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in sorted(runs, key=order):
+        arm = r["arm"]
+        name = f"B, W = {arm[2:]}" if arm.startswith("Bw") else (arm if arm in ("A", "C") else f"C, search seed {arm[2:]}")
+        print(f"| {name}, seed {r.get('seed')} | {_fmt(ends[(arm, r.get('seed'))])} | {_fmt(r['curve'][-1]['val_loss'])} | "
+              f"{_fmt(r.get('test_loss'))} | {_fmt(r.get('test_bleu'), 2)} | {_fmt(r.get('test_chrf'), 1)} |")
 
 
 def search_seed_spread(ends):

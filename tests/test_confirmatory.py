@@ -119,6 +119,22 @@ def test_scale_agreement_compares_search_seeds_and_init_seeds_pair_by_pair(tmp_p
     assert "| bias |" not in out
 
 
+def test_every_run_table_lists_each_run_once_in_the_protocols_order(capsys):
+    runs = [_run_curve(arm, seed, end) for arm, seed, end in
+            [("C", 101, 5.0), ("Bw300", 1, 6.1), ("Cs1001", 101, 5.1), ("Bw75", 1, 6.3), ("A", 101, 8.0),
+             ("Bw300", 101, 6.2)]]
+    confirmatory.every_run(runs, confirmatory._endpoints(runs))
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "seed" in line]
+    assert [row.split(" | ")[0] + " | " + row.split(" | ")[1] for row in rows] == [
+        "| A, seed 101 | 8.000", "| B, W = 75, seed 1 | 6.300", "| B, W = 300, seed 1 | 6.100",
+        "| B, W = 300, seed 101 | 6.200", "| C, seed 101 | 5.000", "| C, search seed 1001, seed 101 | 5.100"]
+
+
+def _run_curve(arm, seed, end):
+    return {"arm": arm, "seed": seed, "curve": curve([9.0] * 9 + [end] * 3), "test_loss": end, "test_bleu": 0.0,
+            "test_chrf": 0.0}
+
+
 def test_warmup_ties_go_to_the_shorter_warmup():
     ends = {(f"Bw{w}", s): e for w, e in {75: 6.204, 150: 6.200, 300: 6.300}.items() for s in (1, 2, 3)}
     assert confirmatory.chosen_warmup(ends)[0] == 75
