@@ -45,9 +45,11 @@ def _by_arm_seed(runs):
     return {(r["arm"], r.get("seed")): r for r in runs}
 
 
-def probe_table(runs):
-    """[(cell, A's last loss, B's last loss, A − B, fails)] for each cell (the arms' tag) with both arms run."""
-    last = {r["arm"]: r["curve"][-1]["val_loss"] for r in runs}
+def probe_table(runs, at_endpoint=False):
+    """[(cell, A's loss, B's loss, A − B, fails)] for each cell (the arms' tag) with both arms run: the loss at the
+    last evaluation, or with `at_endpoint` §2P's endpoint (a run not yet at it is left out)."""
+    value = (lambda r: endpoint(r["curve"])) if at_endpoint else (lambda r: r["curve"][-1]["val_loss"])
+    last = {r["arm"]: value(r) for r in runs if value(r) is not None}
     rows = []
     for cell in sorted({arm[1:] for arm in last}):
         a, b = last.get("A" + cell), last.get("B" + cell)
@@ -96,14 +98,17 @@ def _signed(x):
 
 
 def report_probes(regime):
-    for stage in ("probe", "probe256"):
-        rows = probe_table(load(os.path.join(regime, stage)))
+    for stage in ("probe", "probe256", "probe1200"):
+        at_endpoint = stage == "probe1200"  # the probes continued to 1,200 updates are judged at §2P's endpoint
+        rows = probe_table(load(os.path.join(regime, stage)), at_endpoint)
         if not rows:
             continue
-        print(
-            f"\n**{stage}**: validation loss at the last evaluation; fails without warmup if "
-            f"A − B ≥ {FAILS_WITHOUT_WARMUP}"
+        measure = (
+            "endpoint (mean validation loss at updates 1,000–1,200)"
+            if at_endpoint
+            else "validation loss at the last evaluation"
         )
+        print(f"\n**{stage}**: {measure}; fails without warmup if A − B ≥ {FAILS_WITHOUT_WARMUP}")
         print("| cell | A | B | A − B | fails |")
         print("|---|---:|---:|---:|---|")
         for cell, a, b, gap, fails in rows:

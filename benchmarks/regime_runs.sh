@@ -10,6 +10,7 @@
 #
 #   bash benchmarks/regime_runs.sh probe             # A and B, 400 updates, seed 1: lr 5e-4 β2 0.999 and lr 2e-3 β2 0.98
 #   bash benchmarks/regime_runs.sh probe256          # if neither fails: A and B at d 256 (ffn 1024), lr 1e-3, β2 0.98
+#   bash benchmarks/regime_runs.sh probe1200         # the probes still on the plateau at 400 (lr 2e-3; d 256), to 1,200
 #   bash benchmarks/regime_runs.sh cell LR BETA2 W   # the failing cell: A, B (W warmup updates), C at η = 2 × LR and
 #                                                    #   at η = 2e-3; seeds 1-3, 1,200 updates
 #   bash benchmarks/regime_runs.sh details           # C with the paper's θ′ details and exact HVPs, seeds 101-103
@@ -49,6 +50,16 @@ jobs_of() {  # a stage's runs, as lines of "stage<TAB>results file<TAB>flags", i
         --gradinit_max_tokens 2000 --steps 400 --eval_every 100 --lrs 1e-3 --adam_beta2 0.98 --seed 1"
       job results_A_d256_seed1.json --arms A --tag _d256 $P
       job results_B_d256_seed1.json --arms B --tag _d256 --warmup_steps 150 $P ;;
+    probe1200)
+      # Continued from the 400-update probes' saved states (copied in by continue_probes), same flags but --steps.
+      P="--model transformer --init fairseq --layers 6 --heads 4 --max_tokens 1600 --gradinit_max_tokens 2000 \
+        --steps 1200 --eval_every 100 --seed 1"
+      job results_A_lr2e-3_b0.98_seed1.json --arms A --tag _lr2e-3_b0.98 --lrs 2e-3 --adam_beta2 0.98 --d_model 128 --ffn 512 $P
+      job results_B_lr2e-3_b0.98_seed1.json --arms B --tag _lr2e-3_b0.98 --lrs 2e-3 --adam_beta2 0.98 --warmup_steps 150 \
+        --d_model 128 --ffn 512 $P
+      job results_A_d256_seed1.json --arms A --tag _d256 --lrs 1e-3 --adam_beta2 0.98 --d_model 256 --ffn 1024 $P
+      job results_B_d256_seed1.json --arms B --tag _d256 --lrs 1e-3 --adam_beta2 0.98 --warmup_steps 150 --d_model 256 \
+        --ffn 1024 $P ;;
     cell)
       local LR=${1:?LR} BETA2=${2:?BETA2} W=${3:?W}
       C="--lrs $LR --adam_beta2 $BETA2 $MAIN"
@@ -101,7 +112,15 @@ lane() {  # takes runs from the queue until it is empty; a run is claimed by cre
   done < <(queue)
 }
 
+continue_probes() {  # probe1200 starts from the 400-update probes' saved states (their own files stay as they are)
+  mkdir -p runs/regime/probe1200/state
+  for f in runs/regime/probe/state/*_lr2e-3_b0.98-* runs/regime/probe256/state/*_d256-*; do
+    [ -f "$f" ] && cp -n "$f" runs/regime/probe1200/state/
+  done
+}
+
 STAGES=("$@")
+[[ " ${STAGES[*]} " == *" probe1200 "* ]] && continue_probes
 queue > /dev/null || exit 2  # an unknown stage fails here, before any run starts
 rm -rf "$CLAIMS" && mkdir -p "$CLAIMS"  # no lane is running: claims of cut runs are void
 lane > runs/regime/lane1.log 2>&1 &

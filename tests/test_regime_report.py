@@ -52,6 +52,18 @@ def test_a_probe_fails_without_warmup_from_half_a_nat_up(tmp_path, capsys):
     assert "| lr2e-3 | 7.200 | 6.800 | +0.400 | no |" in out
 
 
+def test_continued_probes_are_judged_at_the_endpoint_not_the_last_evaluation(tmp_path, capsys):
+    # A's last evaluation is 0.9 above B's, but its endpoint (mean of updates 1,000–1,200) only 0.3 above
+    a = _run("A_d256", 1, [7.1] * 9 + [6.5, 6.5, 7.4])
+    b = _run("B_d256", 1, [7.1] * 9 + [6.5, 6.5, 6.5])
+    cut = _run("A_lr2e-3", 1, [7.1] * 10)  # a continued run still short of update 1,200: no row for its cell
+    _write(tmp_path / "regime" / "probe1200", [a, b, cut, _run("B_lr2e-3", 1, [7.0] * 12)])
+    regime_report.main(["--regime", str(tmp_path / "regime"), "--confirm", str(tmp_path / "none")])
+    out = capsys.readouterr().out
+    assert f"| d256 | {(6.5 + 6.5 + 7.4) / 3:.3f} | 6.500 | {(6.5 + 6.5 + 7.4) / 3 - 6.5:+.3f} | no |" in out
+    assert "lr2e-3" not in out
+
+
 @pytest.mark.parametrize(
     "ratio_ends, value_ends, rule",
     [
