@@ -19,7 +19,7 @@ import argparse
 import json
 import os
 
-from confirmatory import _fmt, endpoint
+from confirmatory import _endpoints, _fmt, endpoint
 
 FAILS_WITHOUT_WARMUP = 0.5
 WITHIN = 0.10
@@ -82,15 +82,6 @@ def details_verdict(ends, seeds=SEEDS):
     mean_gain = sum(gains) / len(gains)
     worse = [s for s, g in zip(seeds, gains) if g < -DETAILS_GAIN]
     return {"adopt": mean_gain > DETAILS_GAIN and not worse, "mean_gain": mean_gain, "worse_on": worse}
-
-
-def _endpoints(runs):
-    out = {}
-    for r in runs:
-        e = endpoint(r["curve"])
-        if e is not None:
-            out[(r["arm"], r.get("seed"))] = e
-    return out
 
 
 def _signed(x):
