@@ -16,10 +16,10 @@ benchmarks/results/confirm/. The rules below are §2S's, fixed before its runs:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 from confirmatory import _endpoints, _fmt, endpoint
+from stability import merged_results
 
 FAILS_WITHOUT_WARMUP = 0.5
 WITHIN = 0.10
@@ -31,14 +31,7 @@ WARMUP = 300  # §2P's chosen warmup: the B these arms stand beside
 
 def load(folder):
     """Every run of the results_*.json files in `folder` (none if it does not exist)."""
-    if not os.path.isdir(folder):
-        return []
-    runs = []
-    for name in sorted(os.listdir(folder)):
-        if name.startswith("results_") and name.endswith(".json"):
-            with open(os.path.join(folder, name)) as f:
-                runs += json.load(f)["results"]
-    return runs
+    return merged_results(folder) if os.path.isdir(folder) else []
 
 
 def _by_arm_seed(runs):
