@@ -27,6 +27,7 @@ MATCHING_SEEDS = 2  # of the cell's three
 DETAILS_GAIN = 0.10
 SEEDS = (101, 102, 103)  # §2P's, shared by the details and Admin arms
 WARMUP = 300  # §2P's chosen warmup: the B these arms stand beside
+TRAINS_BELOW = 6.60  # a warmup trains at lr 2e-3 if its endpoint is at most this (0.5 under the 7.1 plateau)
 
 
 def load(folder):
@@ -97,6 +98,37 @@ def report_probes(regime):
         print("|---|---:|---:|---:|---|")
         for cell, a, b, gap, fails in rows:
             print(f"| {cell} | {a:.3f} | {b:.3f} | {gap:+.3f} | {'yes' if fails else 'no'} |")
+
+
+def cell_warmup(regime):
+    """(W or None, rows): §2S's third addendum: at lr 2e-3 the shortest W whose B trains — endpoint at most 6.60 and
+    at least 0.5 below A's (A continued to 1,200 updates, `probe1200`); rows are (W, endpoint, trains)."""
+    a = next(
+        (endpoint(r["curve"]) for r in load(os.path.join(regime, "probe1200")) if r["arm"] == "A_lr2e-3_b0.98"), None
+    )
+    rows = []
+    for r in load(os.path.join(regime, "warmup2e-3")):
+        e = endpoint(r["curve"])
+        if e is not None:
+            trains = a is not None and e <= TRAINS_BELOW and a - e >= FAILS_WITHOUT_WARMUP
+            rows.append((int(r["arm"][2:].split("_")[0]), e, trains))
+    rows.sort()
+    return next((w for w, _, trains in rows if trains), None), rows, a
+
+
+def report_cell_warmup(regime):
+    w, rows, a = cell_warmup(regime)
+    if not rows:
+        return
+    print(
+        f"\n**The lr 2e-3 cell's warmup** (endpoints; A {_fmt(a)}; trains if ≤ {TRAINS_BELOW} and ≥ "
+        f"{FAILS_WITHOUT_WARMUP} below A)"
+    )
+    print("| W | B endpoint | trains |")
+    print("|---:|---:|---|")
+    for warm, e, trains in rows:
+        print(f"| {warm} | {_fmt(e)} | {'yes' if trains else 'no'} |")
+    print(f"Chosen: W = {w}" if w else "Chosen: none of these")
 
 
 def report_cell(regime):
@@ -175,6 +207,7 @@ def main(argv=None):
     p.add_argument("--confirm", default="benchmarks/results/confirm", help="§2P's results (seeds 101–103's A, B, C)")
     args = p.parse_args(argv)
     report_probes(args.regime)
+    report_cell_warmup(args.regime)
     report_cell(args.regime)
     report_beside_confirm(args.regime, args.confirm)
 

@@ -11,6 +11,7 @@
 #   bash benchmarks/regime_runs.sh probe             # A and B, 400 updates, seed 1: lr 5e-4 β2 0.999 and lr 2e-3 β2 0.98
 #   bash benchmarks/regime_runs.sh probe256          # if neither fails: A and B at d 256 (ffn 1024), lr 1e-3, β2 0.98
 #   bash benchmarks/regime_runs.sh probe1200         # the probes still on the plateau at 400 (lr 2e-3; d 256), to 1,200
+#   bash benchmarks/regime_runs.sh warmup2e-3        # B at lr 2e-3 with W = 300 and 600: a warmup that trains there
 #   bash benchmarks/regime_runs.sh cell LR BETA2 W   # the failing cell: A, B (W warmup updates), C at η = 2 × LR and
 #                                                    #   at η = 2e-3; seeds 1-3, 1,200 updates
 #   bash benchmarks/regime_runs.sh details           # C with the paper's θ′ details and exact HVPs, seeds 101-103
@@ -22,7 +23,7 @@
 set -u
 cd "$(dirname "$0")/.."
 CODE_COMMIT=2c43bef
-[ $# -gt 0 ] || { echo "stages: probe, probe256, cell LR BETA2 W, details, admin or d512" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "stages: probe, probe256, probe1200, warmup2e-3, cell LR BETA2 W, details, admin or d512" >&2; exit 2; }
 FROZEN=runs/frozen-$CODE_COMMIT
 if [ ! -d "$FROZEN" ]; then
   mkdir -p "$FROZEN" && git archive "$CODE_COMMIT" benchmarks hf_gradinit | tar -x -C "$FROZEN"
@@ -60,6 +61,11 @@ jobs_of() {  # a stage's runs, as lines of "stage<TAB>results file<TAB>flags", i
       job results_A_d256_seed1.json --arms A --tag _d256 --lrs 1e-3 --adam_beta2 0.98 --d_model 256 --ffn 1024 $P
       job results_B_d256_seed1.json --arms B --tag _d256 --lrs 1e-3 --adam_beta2 0.98 --warmup_steps 150 --d_model 256 \
         --ffn 1024 $P ;;
+    warmup2e-3)
+      for w in 300 600; do
+        job results_Bw${w}_lr2e-3_seed1.json --arms B --tag w${w}_lr2e-3 --warmup_steps $w --lrs 2e-3 --adam_beta2 0.98 \
+          $MAIN --seed 1
+      done ;;
     cell)
       local LR=${1:?LR} BETA2=${2:?BETA2} W=${3:?W}
       C="--lrs $LR --adam_beta2 $BETA2 $MAIN"
@@ -82,7 +88,7 @@ jobs_of() {  # a stage's runs, as lines of "stage<TAB>results file<TAB>flags", i
       # One training update after the search: the search's trace (scales.json) is the result.
       job results_Cd512_seed1.json --arms C --tag d512 --lrs 5e-4 --gradinit_eta 1e-3 $MODEL --d_model 512 --ffn 1024 \
         --max_tokens 1600 --gradinit_max_tokens 2000 --steps 1 --eval_every 1 --seed 1 ;;
-    *) echo "unknown stage $stage: probe, probe256, cell LR BETA2 W, details, admin or d512" >&2; return 2 ;;
+    *) echo "unknown stage $stage: probe, probe256, probe1200, warmup2e-3, cell LR BETA2 W, details, admin or d512" >&2; return 2 ;;
   esac
 }
 

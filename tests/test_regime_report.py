@@ -64,6 +64,22 @@ def test_continued_probes_are_judged_at_the_endpoint_not_the_last_evaluation(tmp
     assert "lr2e-3" not in out
 
 
+@pytest.mark.parametrize("a_end, ends, chosen", [
+    (7.9, {300: 6.70, 600: 6.50}, "W = 600"),  # 300 stays above 6.60
+    (7.9, {300: 6.55, 1000: 6.20}, "W = 300"),  # the shorter of two that train (files list 1000 first)
+    (6.9, {300: 6.55, 600: 6.45}, "none of these"),  # below 6.60, but less than 0.5 under A
+])
+def test_the_lr_2e3_cells_warmup_is_the_shortest_that_trains(tmp_path, capsys, a_end, ends, chosen):
+    _write(tmp_path / "regime" / "probe1200", [_flat("A_lr2e-3_b0.98", 1, a_end)])
+    _write(tmp_path / "regime" / "warmup2e-3", [_flat(f"Bw{w}_lr2e-3", 1, e) for w, e in ends.items()])
+    regime_report.main(["--regime", str(tmp_path / "regime"), "--confirm", str(tmp_path / "none")])
+    out = capsys.readouterr().out
+    assert f"Chosen: {chosen}" in out
+    for w, e in ends.items():
+        trains = e <= 6.60 and a_end - e >= 0.5
+        assert f"| {w} | {e:.3f} | {'yes' if trains else 'no'} |" in out
+
+
 @pytest.mark.parametrize(
     "ratio_ends, value_ends, rule",
     [
