@@ -10,7 +10,10 @@ deciding. `stability.py --report` prints these tables whenever its folder holds 
 
 from __future__ import annotations
 
+import glob
+import json
 import math
+import os
 import random
 
 ENDPOINT_STEPS = (1000, 1100, 1200)
@@ -126,6 +129,10 @@ def _fmt(x, digits=3):
     return "—" if x is None else ("∞" if x == math.inf else f"{x:.{digits}f}")
 
 
+def _signed(x):
+    return "—" if x is None else f"{x:+.3f}"
+
+
 def report(results, out=None):
     """Print the protocol's tables (whatever has finished so far); returns the decision once it can be made."""
     ends = _endpoints(results)
@@ -161,8 +168,8 @@ def report(results, out=None):
         test = " / ".join(_fmt(r.get("test_loss")) if r else "—" for r in runs)
         bleu = " / ".join(_fmt(r.get("test_bleu"), 2) if r else "—" for r in runs[1:])
         chrf = " / ".join(_fmt(r.get("test_chrf"), 1) if r else "—" for r in runs[1:])
-        print(f"| {seed} | {_fmt(a)} | {_fmt(b)} | {_fmt(c)} | {'—' if d is None else f'{d:+.3f}'} | "
-              f"{'—' if amc is None else f'{amc:+.3f}'} | {final} | {test} | {bleu} | {chrf} |")
+        print(f"| {seed} | {_fmt(a)} | {_fmt(b)} | {_fmt(c)} | {_signed(d)} | "
+              f"{_signed(amc)} | {final} | {test} | {bleu} | {chrf} |")
         rows.append((seed, d))
     outcome = None
     if len(ds) == len(NEW_SEEDS):
@@ -218,8 +225,6 @@ def search_seed_spread(ends):
 
 def _scales(path):
     """{tensor: (group, scale)} of a search's scales.json."""
-    import json
-
     with open(path) as f:
         return {name: (t["group"], t["scale"]) for name, t in json.load(f)["tensors"].items()}
 
@@ -238,9 +243,6 @@ def _mean_pairwise_log_ratio(searches, group):
 def scale_agreement(out):
     """How far apart the searches' scales end: the searches of init seed 101 (its search seeds), against the
     searches of the eight init seeds. Pairwise, so that the two sets' sizes do not matter."""
-    import glob
-    import os
-
     first = NEW_SEEDS[0]
     same_init = sorted(glob.glob(os.path.join(out, f"gradinit_C*_seed{first}_search*", "scales.json")))
     own = os.path.join(out, f"gradinit_C_seed{first}", "scales.json")
@@ -260,8 +262,6 @@ def scale_agreement(out):
 
 
 def plot_d(rows, out):
-    import os
-
     import matplotlib
 
     matplotlib.use("Agg")

@@ -8,7 +8,9 @@ benchmarks/results/confirm/. The rules below are §2S's, fixed before its runs:
 - in the failing cell, η's rule is *by ratio* if C with η = 2 × lr ends within 0.10 of B (endpoint) on at least 2 of
   3 seeds and C with η = 2e-3 does not, *by value* if the reverse, *either* if both do, *neither* if none does;
 - the paper's θ′ details become the package's defaults if C-details' endpoint is lower than C's by more than 0.10 in
-  the mean over the three seeds and higher by more than 0.10 on none.
+  the mean over the three seeds and higher by more than 0.10 on none;
+- (addenda) the probes continued to 1,200 updates (`probe1200`) fail without warmup if A's endpoint is at least 0.5
+  above B's; the lr 2e-3 cell's warmup is the shortest W whose B endpoint is at most 6.60 and 0.5 below A's.
 
     python benchmarks/regime_report.py            # every table whose runs have finished
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from confirmatory import _endpoints, _fmt, endpoint
+from confirmatory import _endpoints, _fmt, _signed, endpoint
 from stability import merged_results
 
 FAILS_WITHOUT_WARMUP = 0.5
@@ -43,7 +45,7 @@ def probe_table(runs, at_endpoint=False):
     """[(cell, A's loss, B's loss, A − B, fails)] for each cell (the arms' tag) with both arms run: the loss at the
     last evaluation, or with `at_endpoint` §2P's endpoint (a run not yet at it is left out)."""
     value = (lambda r: endpoint(r["curve"])) if at_endpoint else (lambda r: r["curve"][-1]["val_loss"])
-    last = {r["arm"]: value(r) for r in runs if value(r) is not None}
+    last = {arm: v for arm, v in ((r["arm"], value(r)) for r in runs) if v is not None}
     rows = []
     for cell in sorted({arm[1:] for arm in last}):
         a, b = last.get("A" + cell), last.get("B" + cell)
@@ -78,8 +80,9 @@ def details_verdict(ends, seeds=SEEDS):
     return {"adopt": mean_gain > DETAILS_GAIN and not worse, "mean_gain": mean_gain, "worse_on": worse}
 
 
-def _signed(x):
-    return "—" if x is None else f"{x:+.3f}"
+def _gap(x, y):
+    """x − y, or None while either is missing."""
+    return None if x is None or y is None else x - y
 
 
 def report_probes(regime):
@@ -144,8 +147,7 @@ def report_cell(regime):
         a, b, cr, cv = (ends.get((arm, s)) for arm in ("A", b_arm, "Cratio", "Cvalue"))
         print(
             f"| {s} | {_fmt(a)} | {_fmt(b)} | {_fmt(cr)} | {_fmt(cv)} | "
-            f"{_signed(None if cr is None or b is None else cr - b)} | "
-            f"{_signed(None if cv is None or b is None else cv - b)} |"
+            f"{_signed(_gap(cr, b))} | {_signed(_gap(cv, b))} |"
         )
     rule, counts = eta_rule(ends, b_arm)
     print(
@@ -182,12 +184,11 @@ def report_beside_confirm(regime, confirm):
         bleu = " / ".join(
             _fmt(by_run[(arm, s)].get("test_bleu"), 2) if (arm, s) in by_run else "—" for arm in arms[1:]
         )
-        cd_c = None if e["Cdetails"] is None or e["C"] is None else e["Cdetails"] - e["C"]
-        d_b = None if e["D"] is None or e[f"Bw{WARMUP}"] is None else e["D"] - e[f"Bw{WARMUP}"]
+        details_minus_c, d_minus_b = _gap(e["Cdetails"], e["C"]), _gap(e["D"], e[f"Bw{WARMUP}"])
         print(
             f"| {s} | "
             + " | ".join(_fmt(e[arm]) for arm in arms)
-            + f" | {_signed(cd_c)} | {_signed(d_b)} | {test} | {bleu} |"
+            + f" | {_signed(details_minus_c)} | {_signed(d_minus_b)} | {test} | {bleu} |"
         )
     verdict = details_verdict(ends)
     if verdict is None:
