@@ -7,6 +7,7 @@
 # Several stages make one queue, taken in order by both lanes, so that neither idles while the other has runs left:
 #
 #   bash benchmarks/regime_runs.sh probe256 details admin
+#   LANES=1 bash benchmarks/regime_runs.sh admin     # one lane (one core left free)
 #
 #   bash benchmarks/regime_runs.sh probe             # A and B, 400 updates, seed 1: lr 5e-4 β2 0.999 and lr 2e-3 β2 0.98
 #   bash benchmarks/regime_runs.sh probe256          # if neither fails: A and B at d 256 (ffn 1024), lr 1e-3, β2 0.98
@@ -34,6 +35,7 @@ COMMON="--data_dir ../shared/data/ding-de-en --threads 1 --max_eval_samples 1000
   --gradinit_iters 780 --gradinit_lr 2.5e-3 --gradinit_beta2 0.98 --gradinit_gamma 1000 --gradinit_max_scale 100"
 MAIN="$MODEL --d_model 128 --ffn 512 --max_tokens 1600 --gradinit_max_tokens 2000 --steps 1200 --eval_every 100"
 PYTHON=${PYTHON:-python}
+LANES=${LANES:-2}  # processes side by side, one thread each
 CLAIMS=runs/regime/claims
 
 jobs_of() {  # a stage's runs, as lines of "stage<TAB>results file<TAB>flags", in the order the lanes take them
@@ -69,8 +71,10 @@ jobs_of() {  # a stage's runs, as lines of "stage<TAB>results file<TAB>flags", i
     cell)
       local LR=${1:?LR} BETA2=${2:?BETA2} W=${3:?W}
       C="--lrs $LR --adam_beta2 $BETA2 $MAIN"
-      for seed in 1 2 3; do
+      for seed in 1 2 3; do  # A first: it does not depend on W
         job results_A_seed$seed.json --arms A $C --seed $seed
+      done
+      for seed in 1 2 3; do
         job results_Bw${W}_seed$seed.json --arms B --tag w$W --warmup_steps $W $C --seed $seed
         job results_Cratio_seed$seed.json --arms C --tag ratio $C --seed $seed
         job results_Cvalue_seed$seed.json --arms C --tag value --gradinit_eta 2e-3 $C --seed $seed
@@ -129,6 +133,6 @@ STAGES=("$@")
 [[ " ${STAGES[*]} " == *" probe1200 "* ]] && continue_probes
 queue > /dev/null || exit 2  # an unknown stage fails here, before any run starts
 rm -rf "$CLAIMS" && mkdir -p "$CLAIMS"  # no lane is running: claims of cut runs are void
-lane > runs/regime/lane1.log 2>&1 &
-lane > runs/regime/lane2.log 2>&1 &
+STARTED=$(date +%m%d-%H%M%S)
+for ((n = 1; n <= LANES; n++)); do lane > "runs/regime/lane$n-$STARTED.log" 2>&1 & done
 wait
