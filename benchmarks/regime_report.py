@@ -10,7 +10,8 @@ benchmarks/results/confirm/. The rules below are §2S's, fixed before its runs:
 - the paper's θ′ details become the package's defaults if C-details' endpoint is lower than C's by more than 0.10 in
   the mean over the three seeds and higher by more than 0.10 on none;
 - (addenda) the probes continued to 1,200 updates (`probe1200`) fail without warmup if A's endpoint is at least 0.5
-  above B's; the lr 2e-3 cell's warmup is the shortest W whose B endpoint is at most 6.60 and 0.5 below A's.
+  above B's; the lr 2e-3 cell's warmup is the shortest W whose B endpoint is at most 6.60 and 0.5 below A's; that
+  cell's seed-1 A and B are `probe1200`'s A and `warmup2e-3`'s B of that W (the same flags and seed).
 
     python benchmarks/regime_report.py            # every table whose runs have finished
 """
@@ -134,13 +135,28 @@ def report_cell_warmup(regime):
     print(f"Chosen: W = {w}" if w else "Chosen: none of these")
 
 
+def earlier_seed1_runs(regime):
+    """The lr 2e-3 cell's seed-1 A and B, run before the cell with its flags and seed: `probe1200`'s A (continued from
+    its 400-update state, which ends as the uninterrupted run does) and `warmup2e-3`'s B of the chosen W, named as
+    the cell names them (A, BwW)."""
+    w, _, _ = cell_warmup(regime)
+    renamed = {"A_lr2e-3_b0.98": "A", f"Bw{w}_lr2e-3": f"Bw{w}"}
+    runs = load(os.path.join(regime, "probe1200")) + load(os.path.join(regime, "warmup2e-3"))
+    return [{**r, "arm": renamed[r["arm"]]} for r in runs if r["arm"] in renamed and r.get("seed") == 1]
+
+
 def report_cell(regime):
     runs = load(os.path.join(regime, "cell"))
     if not runs:
         return
+    ran = {(r["arm"], r.get("seed")) for r in runs}
+    runs += [r for r in earlier_seed1_runs(regime) if (r["arm"], 1) not in ran]
     ends = _endpoints(runs)
     b_arm = next((arm for arm, _ in ends if arm.startswith("Bw")), None)
-    print(f"\n**The failing cell** (endpoints; B = {b_arm}): is η's rule by ratio (2 × lr) or by value (2e-3)?")
+    print(
+        f"\n**The failing cell** (endpoints; B = {b_arm}; seed 1's A and B from `probe1200` and `warmup2e-3` where "
+        "the cell did not run them): is η's rule by ratio (2 × lr) or by value (2e-3)?"
+    )
     print("| seed | A | B | C ratio | C value | C ratio − B | C value − B |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for s in (1, 2, 3):

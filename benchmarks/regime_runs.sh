@@ -71,11 +71,20 @@ jobs_of() {  # a stage's runs, as lines of "stage<TAB>results file<TAB>flags", i
     cell)
       local LR=${1:?LR} BETA2=${2:?BETA2} W=${3:?W}
       C="--lrs $LR --adam_beta2 $BETA2 $MAIN"
+      # At lr 2e-3, β2 0.98 seed 1's A and B ran before, with these flags: probe1200's A and warmup2e-3's B of this W
+      # (regime_report.py takes them from there).
+      local earlier=benchmarks/results/regime A1=no B1=no
+      if [ "$LR $BETA2" = "2e-3 0.98" ]; then
+        [ -f $earlier/probe1200/results_A_lr2e-3_b0.98_seed1.json ] && A1=yes
+        [ -f $earlier/warmup2e-3/results_Bw${W}_lr2e-3_seed1.json ] && B1=yes
+      fi
       for seed in 1 2 3; do  # A first: it does not depend on W
+        [ $seed = 1 ] && [ $A1 = yes ] && continue
         job results_A_seed$seed.json --arms A $C --seed $seed
       done
       for seed in 1 2 3; do
-        job results_Bw${W}_seed$seed.json --arms B --tag w$W --warmup_steps $W $C --seed $seed
+        [ $seed = 1 ] && [ $B1 = yes ] || \
+          job results_Bw${W}_seed$seed.json --arms B --tag w$W --warmup_steps $W $C --seed $seed
         job results_Cratio_seed$seed.json --arms C --tag ratio $C --seed $seed
         job results_Cvalue_seed$seed.json --arms C --tag value --gradinit_eta 2e-3 $C --seed $seed
       done ;;

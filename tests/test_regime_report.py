@@ -64,11 +64,14 @@ def test_continued_probes_are_judged_at_the_endpoint_not_the_last_evaluation(tmp
     assert "lr2e-3" not in out
 
 
-@pytest.mark.parametrize("a_end, ends, chosen", [
-    (7.9, {300: 6.70, 600: 6.50}, "W = 600"),  # 300 stays above 6.60
-    (7.9, {300: 6.55, 1000: 6.20}, "W = 300"),  # the shorter of two that train (files list 1000 first)
-    (6.9, {300: 6.55, 600: 6.45}, "none of these"),  # below 6.60, but less than 0.5 under A
-])
+@pytest.mark.parametrize(
+    "a_end, ends, chosen",
+    [
+        (7.9, {300: 6.70, 600: 6.50}, "W = 600"),  # 300 stays above 6.60
+        (7.9, {300: 6.55, 1000: 6.20}, "W = 300"),  # the shorter of two that train (files list 1000 first)
+        (6.9, {300: 6.55, 600: 6.45}, "none of these"),  # below 6.60, but less than 0.5 under A
+    ],
+)
 def test_the_lr_2e3_cells_warmup_is_the_shortest_that_trains(tmp_path, capsys, a_end, ends, chosen):
     _write(tmp_path / "regime" / "probe1200", [_flat("A_lr2e-3_b0.98", 1, a_end)])
     _write(tmp_path / "regime" / "warmup2e-3", [_flat(f"Bw{w}_lr2e-3", 1, e) for w, e in ends.items()])
@@ -148,3 +151,18 @@ def test_admin_stands_beside_warmup_and_gradinit_of_the_same_seed(tmp_path, caps
     assert cells[1:6] == ["8.000", "6.200", "6.500", "—", "6.350"]  # A, B (W = 300, not 75), C, C-details, D
     assert cells[7] == "+0.150"  # D − B
     assert cells[8].endswith("/ 6.400")  # D's held-out test loss
+
+
+def test_the_cells_seed1_a_and_b_come_from_the_earlier_runs_of_the_same_flags(tmp_path, capsys):
+    # seed 1's A is probe1200's; its B is warmup2e-3's run of the chosen W (600: 300 did not train), not W = 300's
+    _write(tmp_path / "regime" / "probe1200", [_flat("A_lr2e-3_b0.98", 1, 7.9), _flat("B_lr2e-3_b0.98", 1, 7.1)])
+    _write(tmp_path / "regime" / "warmup2e-3", [_flat("Bw300_lr2e-3", 1, 6.9), _flat("Bw600_lr2e-3", 1, 6.3)])
+    cell = [_flat("A", s, 7.5) for s in (2, 3)] + [_flat("Bw600", s, 6.2) for s in (2, 3)]
+    cell += [_flat("Cratio", s, 6.35) for s in (1, 2, 3)] + [_flat("Cvalue", s, 6.25) for s in (1, 2, 3)]
+    _write(tmp_path / "regime" / "cell", cell)
+    regime_report.main(["--regime", str(tmp_path / "regime"), "--confirm", str(tmp_path / "none")])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| 1 | "))
+    assert [c.strip() for c in row.strip("|").split("|")][1:5] == ["7.900", "6.300", "6.350", "6.250"]
+    # seed 1: ratio 0.05 above B (within), value 0.05 below; seeds 2-3: ratio 0.15 above, value 0.05 above
+    assert "η's rule: **value** (within 0.1 of B: ratio 1 of 3, value 3 of 3)" in out
