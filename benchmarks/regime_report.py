@@ -19,9 +19,10 @@ benchmarks/results/confirm/. The rules below are §2S's, fixed before its runs:
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
-from confirmatory import _endpoints, _fmt, _signed, endpoint
+from confirmatory import _endpoints, _fmt, _mean_pairwise_log_ratio, _scales, _signed, endpoint
 from stability import merged_results
 
 FAILS_WITHOUT_WARMUP = 0.5
@@ -218,6 +219,40 @@ def report_beside_confirm(regime, confirm):
         )
 
 
+def report_details_searches(regime, confirm):
+    """How the θ′ details change the search itself, seed by seed: C's and C-details' constraint fraction and first
+    objective step, and how far apart their scales end (the typical factor between the two searches' α of a tensor)."""
+    runs = _by_arm_seed(load(os.path.join(regime, "details")) + load(confirm))
+    rows = []
+    for s in SEEDS:
+        paths = [
+            os.path.join(confirm, f"gradinit_C_seed{s}", "scales.json"),
+            os.path.join(regime, "details", f"gradinit_Cdetails_seed{s}", "scales.json"),
+        ]
+        if ("C", s) in runs and ("Cdetails", s) in runs and all(os.path.exists(p) for p in paths):
+            searches = [_scales(p) for p in paths]
+            factor = {g: _mean_pairwise_log_ratio(searches, g) for g in ("weight", "norm")}
+            rows.append((s, runs[("C", s)]["gradinit"], runs[("Cdetails", s)]["gradinit"], factor))
+    if not rows:
+        return
+    print(
+        "\n**The θ′ details' searches beside C's** (same seed, same batches): constraint fraction, first objective "
+        "step, and the typical factor between the two searches' scales of one tensor (exp of the mean |log(α / α′)|)"
+    )
+    print(
+        "| seed | constraint fraction C / C-details | first objective step C / C-details | factor: weights | "
+        "factor: LayerNorm scales |"
+    )
+    print("|---:|---|---|---:|---:|")
+    for s, c, cd, factor in rows:
+        print(
+            f"| {s} | {c['constraint_fraction']:.2f} / {cd['constraint_fraction']:.2f} | "
+            f"{c['first_objective_step']} / {cd['first_objective_step']} | "
+            + " | ".join("—" if factor[g] is None else f"×{math.exp(factor[g]):.2f}" for g in ("weight", "norm"))
+            + " |"
+        )
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--regime", default="benchmarks/results/regime", help="§2S's results, one folder per stage")
@@ -227,6 +262,7 @@ def main(argv=None):
     report_cell_warmup(args.regime)
     report_cell(args.regime)
     report_beside_confirm(args.regime, args.confirm)
+    report_details_searches(args.regime, args.confirm)
 
 
 if __name__ == "__main__":

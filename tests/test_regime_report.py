@@ -166,3 +166,33 @@ def test_the_cells_seed1_a_and_b_come_from_the_earlier_runs_of_the_same_flags(tm
     assert [c.strip() for c in row.strip("|").split("|")][1:5] == ["7.900", "6.300", "6.350", "6.250"]
     # seed 1: ratio 0.05 above B (within), value 0.05 below; seeds 2-3: ratio 0.15 above, value 0.05 above
     assert "η's rule: **value** (within 0.1 of B: ratio 1 of 3, value 3 of 3)" in out
+
+
+def test_the_details_searches_stand_beside_cs_of_the_same_seed(tmp_path, capsys):
+    def search(folder, scales, constraint_fraction, first_objective_step):
+        os.makedirs(folder)
+        tensors = {name: {"group": group, "scale": scale} for name, (group, scale) in scales.items()}
+        with open(os.path.join(folder, "scales.json"), "w") as f:
+            json.dump({"tensors": tensors}, f)
+        return {"constraint_fraction": constraint_fraction, "first_objective_step": first_objective_step}
+
+    c = _flat("C", 101, 6.0)
+    c["gradinit"] = search(
+        tmp_path / "confirm" / "gradinit_C_seed101",
+        {"w1": ("weight", 1.0), "w2": ("weight", 2.0), "b": ("bias", 0.0), "ln": ("norm", 1.0)},
+        0.40,
+        96,
+    )
+    details = _flat("Cdetails", 101, 6.0)
+    details["gradinit"] = search(
+        tmp_path / "regime" / "details" / "gradinit_Cdetails_seed101",
+        {"w1": ("weight", 2.0), "w2": ("weight", 2.0), "b": ("bias", 0.3), "ln": ("norm", 0.5)},
+        0.48,
+        110,
+    )
+    _write(tmp_path / "confirm", [c])
+    _write(tmp_path / "regime" / "details", [details])
+    regime_report.main(["--regime", str(tmp_path / "regime"), "--confirm", str(tmp_path / "confirm")])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| 101 | 0.40"))
+    # weights: |log 2| and 0, mean log 2 / 2, factor √2; LayerNorm: |log 0.5|, factor 2
+    assert row == f"| 101 | 0.40 / 0.48 | 96 / 110 | ×{2**0.5:.2f} | ×2.00 |"
