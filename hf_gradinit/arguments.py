@@ -106,11 +106,15 @@ class GradInitArguments:
         gradinit_step_moves_tied_output (`bool`, *optional*, defaults to `True`):
             Whether the simulated step θ′ moves an output projection tied to the decoder's input embedding (one
             tensor in two roles). The paper's code builds θ′ by giving the embedding module a new tensor, so the
-            tied output projection keeps the old one and stays at θ; `False` reproduces that (Adam only). See
-            the README's "The paper's model" for what it changes.
+            tied output projection keeps the old one and stays at θ; `False` reproduces that (Adam only).
         gradinit_freeze_zero_biases (`bool`, *optional*, defaults to `False`):
             Whether a bias whose scale reached 0 stays at 0 for the rest of the search, as in the paper's code
             (its optimizer skips tensors of norm 0). `False`: the scale can come back from 0.
+
+            Why these two and `gradinit_hvp` default to the package's choices, not the paper's: run together on the
+            paper's model at η = 2 × lr (BENCHMARKS.md §2T, three seeds), the paper's three ended 0.53 and 0.40
+            lower on two seeds and 0.11 higher on the third, and the rule fixed before those runs kept the defaults
+            unless no seed was more than 0.10 worse. The README's "Arguments" says more.
     """
 
     gradinit: bool = field(
@@ -188,12 +192,15 @@ class GradInitArguments:
         default=True,
         metadata={
             "help": "Whether the simulated step moves an output projection tied to the decoder's input embedding. "
-            "The paper's code leaves it at theta (False; Adam only)."
+            "The paper's code leaves it at theta (False; Adam only). Default chosen in BENCHMARKS.md section 2T."
         },
     )
     gradinit_freeze_zero_biases: bool = field(
         default=False,
-        metadata={"help": "Keep a bias whose scale reached 0 at 0 for the rest of the search, as the paper's code."},
+        metadata={
+            "help": "Keep a bias whose scale reached 0 at 0 for the rest of the search, as the paper's code. "
+            "Default chosen in BENCHMARKS.md section 2T."
+        },
     )
 
     def __post_init__(self):
