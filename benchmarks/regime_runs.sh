@@ -17,6 +17,7 @@
 #                                                    #   at η = 2e-3; seeds 1-3, 1,200 updates
 #   bash benchmarks/regime_runs.sh details           # C with the paper's θ′ details and exact HVPs, seeds 101-103
 #   bash benchmarks/regime_runs.sh admin             # D (Admin), seeds 101-103
+#   bash benchmarks/regime_runs.sh celladmin         # D (Admin) in the lr 2e-3 cell, seeds 1-3, 1,200 updates
 #   bash benchmarks/regime_runs.sh d512              # the search alone at the paper's width (780 iterations)
 #
 # `details` and `admin` use §2P's regime and seeds 101-103, so they stand beside the confirmatory B and C runs of the
@@ -24,7 +25,7 @@
 set -u
 cd "$(dirname "$0")/.."
 CODE_COMMIT=2c43bef
-[ $# -gt 0 ] || { echo "stages: probe, probe256, probe1200, warmup2e-3, cell LR BETA2 W, details, admin or d512" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "stages: probe, probe256, probe1200, warmup2e-3, cell LR BETA2 W, details, admin, celladmin or d512" >&2; exit 2; }
 FROZEN=runs/frozen-$CODE_COMMIT
 if [ ! -d "$FROZEN" ]; then
   mkdir -p "$FROZEN" && git archive "$CODE_COMMIT" benchmarks hf_gradinit | tar -x -C "$FROZEN"
@@ -97,11 +98,15 @@ jobs_of() {  # a stage's runs, as lines of "stage<TAB>results file<TAB>flags", i
       for seed in 101 102 103; do
         job results_D_seed$seed.json --arms D --lrs 1e-3 $MAIN --seed $seed
       done ;;
+    celladmin)
+      for seed in 1 2 3; do
+        job results_D_seed$seed.json --arms D --lrs 2e-3 --adam_beta2 0.98 $MAIN --seed $seed
+      done ;;
     d512)
       # One training update after the search: the search's trace (scales.json) is the result.
       job results_Cd512_seed1.json --arms C --tag d512 --lrs 5e-4 --gradinit_eta 1e-3 $MODEL --d_model 512 --ffn 1024 \
         --max_tokens 1600 --gradinit_max_tokens 2000 --steps 1 --eval_every 1 --seed 1 ;;
-    *) echo "unknown stage $stage: probe, probe256, probe1200, warmup2e-3, cell LR BETA2 W, details, admin or d512" >&2; return 2 ;;
+    *) echo "unknown stage $stage: probe, probe256, probe1200, warmup2e-3, cell LR BETA2 W, details, admin, celladmin or d512" >&2; return 2 ;;
   esac
 }
 
