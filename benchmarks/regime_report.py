@@ -11,7 +11,9 @@ benchmarks/results/confirm/. The rules below are §2S's, fixed before its runs:
   the mean over the three seeds and higher by more than 0.10 on none;
 - (addenda) the probes continued to 1,200 updates (`probe1200`) fail without warmup if A's endpoint is at least 0.5
   above B's; the lr 2e-3 cell's warmup is the shortest W whose B endpoint is at most 6.60 and 0.5 below A's; that
-  cell's seed-1 A and B are `probe1200`'s A and `warmup2e-3`'s B of that W (the same flags and seed).
+  cell's seed-1 A and B are `probe1200`'s A and `warmup2e-3`'s B of that W (the same flags and seed);
+- (fifth addendum) Admin in that cell (`celladmin`) matches warmup on a seed if its endpoint is at most 0.10 above
+  B's, and beats no warmup if it is at least 0.5 below A's.
 
     python benchmarks/regime_report.py            # every table whose runs have finished
 """
@@ -158,13 +160,13 @@ def report_cell(regime):
         f"\n**The failing cell** (endpoints; B = {b_arm}; seed 1's A and B from `probe1200` and `warmup2e-3` where "
         "the cell did not run them): is η's rule by ratio (2 × lr) or by value (2e-3)?"
     )
-    print("| seed | A | B | C ratio | C value | C ratio − B | C value − B |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| seed | A | B | C ratio | C value | C ratio − B | C value − B | B trains (≤ 6.60, ≥ 0.5 below A)? |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
     for s in (1, 2, 3):
         a, b, cr, cv = (ends.get((arm, s)) for arm in ("A", b_arm, "Cratio", "Cvalue"))
         print(
             f"| {s} | {_fmt(a)} | {_fmt(b)} | {_fmt(cr)} | {_fmt(cv)} | "
-            f"{_signed(_gap(cr, b))} | {_signed(_gap(cv, b))} |"
+            f"{_signed(_gap(cr, b))} | {_signed(_gap(cv, b))} | {_yes_no(_trains(b, a))} |"
         )
     rule, counts = eta_rule(ends, b_arm)
     print(
@@ -173,6 +175,41 @@ def report_cell(regime):
         else f"η's rule: **{rule}** (within {WITHIN} of B: ratio {counts['Cratio']} of 3, "
         f"value {counts['Cvalue']} of 3)"
     )
+    report_cell_admin(regime, ends, b_arm)
+
+
+def _trains(b, a):
+    """Whether a warmup run trains by the third addendum's rule (None while either endpoint is missing)."""
+    return None if a is None or b is None else b <= TRAINS_BELOW and a - b >= FAILS_WITHOUT_WARMUP
+
+
+def _yes_no(flag):
+    return "—" if flag is None else ("yes" if flag else "no")
+
+
+def report_cell_admin(regime, ends, b_arm):
+    """§2S's fifth addendum: Admin (D) in the cell beside its A, B and C of the same seed."""
+    admin = _endpoints(load(os.path.join(regime, "celladmin")))
+    if not admin:
+        return
+    print(
+        "\n**Admin in the failing cell** (`celladmin`; endpoints): D matches warmup if D − B ≤ 0.10, beats no "
+        "warmup if A − D ≥ 0.5"
+    )
+    print("| seed | A | B | C ratio | C value | D (Admin) | D − B | A − D | matches warmup | beats no warmup |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    matches = beats = 0
+    for s in (1, 2, 3):
+        a, b, cr, cv = (ends.get((arm, s)) for arm in ("A", b_arm, "Cratio", "Cvalue"))
+        d = admin.get(("D", s))
+        match = None if d is None or b is None else d - b <= WITHIN
+        beat = None if d is None or a is None else a - d >= FAILS_WITHOUT_WARMUP
+        matches, beats = matches + bool(match), beats + bool(beat)
+        print(
+            f"| {s} | {_fmt(a)} | {_fmt(b)} | {_fmt(cr)} | {_fmt(cv)} | {_fmt(d)} | {_signed(_gap(d, b))} | "
+            f"{_signed(_gap(a, d))} | {_yes_no(match)} | {_yes_no(beat)} |"
+        )
+    print(f"Admin: matches warmup on {matches} of 3, beats no warmup on {beats} of 3")
 
 
 def report_beside_confirm(regime, confirm):

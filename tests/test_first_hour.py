@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from helpers import tiny_bart, tiny_tokenizer, tokenized_dataset
 from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel, HfArgumentParser
 from transformers import MBartConfig, MBartForConditionalGeneration

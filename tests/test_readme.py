@@ -4,7 +4,6 @@ README uses (`model`, `tokenizer`, `train_dataset`, `batches`)."""
 import os
 import re
 
-import pytest
 from helpers import batches, tiny_bart, tiny_tokenizer, tokenized_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -196,3 +196,28 @@ def test_the_details_searches_stand_beside_cs_of_the_same_seed(tmp_path, capsys)
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| 101 | 0.40"))
     # weights: |log 2| and 0, mean log 2 / 2, factor √2; LayerNorm: |log 0.5|, factor 2
     assert row == f"| 101 | 0.40 / 0.48 | 96 / 110 | ×{2**0.5:.2f} | ×2.00 |"
+
+
+def _seed_rows(table):
+    """{seed: cells} of a printed markdown table's per-seed rows."""
+    rows = [line.strip("|").split("|") for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    return {int(cells[0]): [c.strip() for c in cells] for cells in rows}
+
+
+def test_admin_in_the_cell_stands_beside_that_cells_runs_of_the_same_seed(tmp_path, capsys):
+    cell = [_flat("A", s, 7.9) for s in (1, 2, 3)]
+    cell += [_flat("Bw600", s, e) for s, e in zip((1, 2, 3), (6.5, 8.3, 6.7))]
+    cell += [_flat(arm, s, 8.0) for arm in ("Cratio", "Cvalue") for s in (1, 2, 3)]
+    _write(tmp_path / "regime" / "cell", cell)
+    # D: seed 1 0.05 above B and 1.35 below A; seed 2 below B (which diverged) but only 0.3 below A; seed 3 0.2 above B
+    _write(tmp_path / "regime" / "celladmin", [_flat("D", s, e) for s, e in zip((1, 2, 3), (6.55, 7.6, 6.9))])
+    regime_report.main(["--regime", str(tmp_path / "regime"), "--confirm", str(tmp_path / "none")])
+    out = capsys.readouterr().out
+    cell_table, admin_table = out.split("**The failing cell**")[1].split("**Admin in the failing cell**")
+    admin = _seed_rows(admin_table)
+    assert admin[1][1:] == ["7.900", "6.500", "8.000", "8.000", "6.550", "+0.050", "+1.350", "yes", "yes"]
+    assert admin[2][5:] == ["7.600", "-0.700", "+0.300", "yes", "no"]
+    assert admin[3][5:] == ["6.900", "+0.200", "+1.000", "no", "yes"]
+    assert "Admin: matches warmup on 2 of 3, beats no warmup on 2 of 3" in out
+    # the cell's own table says where warmup itself trained (≤ 6.60 and ≥ 0.5 below A): seed 1 only (6.7 > 6.60)
+    assert [cells[-1] for cells in _seed_rows(cell_table.split("η's rule:")[0]).values()] == ["yes", "no", "no"]
