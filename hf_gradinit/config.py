@@ -14,8 +14,9 @@ from .arguments import GradInitArguments
 logger = logging.getLogger(__name__)
 
 # η = ETA_PER_LR × learning_rate when gradinit_eta is unset: the paper's run script (η 1e-3 for lr 5e-4), and the
-# ratio that let the paper's Post-LN model train without warmup in benchmarks/stability_log.md §2a⁵ (η = lr: 0 of 3 seeds;
-# 2 × lr: 2 of 3; 4 × lr: slow and unsteady, one seed).
+# ratio that let the paper's Post-LN model train without warmup in benchmarks/stability_log.md §2a⁵ (η = lr: 0 of 3
+# seeds; 2 × lr: 2 of 3; 4 × lr: slow and unsteady, one seed), all at lr 1e-3. At lr 2e-3 (BENCHMARKS §2T) GradInit
+# failed with η = 2 × lr and η = 2e-3 alike, so "ratio or value" is open; the paper's ratio stays.
 ETA_PER_LR = 2.0
 # An explicit η outside this multiple of the training lr gets a warning: the range §2a⁵ measured.
 ETA_PER_LR_MEASURED = (1.0, 4.0)
@@ -41,8 +42,10 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         gradinit_eta (`float` or `None`, *optional*, defaults to `None`):
             η, the learning rate of the search's simulated first step. `None` sets it to 2 × `learning_rate` when
             the config is built: the paper's ratio (η 1e-3 for lr 5e-4), and the one under which GradInit let the
-            paper's Post-LN model train without warmup in benchmarks/stability_log.md §2a⁵ (η = lr failed in 3 of 3 seeds). A
-            value you set is kept; outside 1–4 × `learning_rate` (the range measured) it gets a warning.
+            paper's Post-LN model train without warmup in benchmarks/stability_log.md §2a⁵ (η = lr failed in 3 of 3
+            seeds), all at lr 1e-3; at lr 2e-3 GradInit failed with η = 2 × lr and η = 2e-3 alike (BENCHMARKS §2T),
+            so whether the rule is a ratio or a value is not measured. A value you set is kept; outside 1–4 ×
+            `learning_rate` (the range measured) it gets a warning.
 
     Token-budget batches (fairseq's `--max-tokens`; see the README's "Token budgets"):
         max_tokens (`int` or `None`, *optional*, defaults to `None`):
@@ -117,8 +120,9 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         default=None,
         metadata={
             "help": "eta, learning rate of the search's simulated first step. Default: 2 x learning_rate, the paper's "
-            "ratio and the one that let the paper's Post-LN model train without warmup in benchmarks/stability_log.md 2a5 "
-            "(eta = lr failed in 3 of 3 seeds)."
+            "ratio and the one that let the paper's Post-LN model train without warmup in "
+            "benchmarks/stability_log.md 2a5 (eta = lr failed in 3 of 3 seeds; lr 1e-3). At lr 2e-3 GradInit failed "
+            "with eta = 2 x lr and 2e-3 alike (BENCHMARKS 2T)."
         },
     )
 
