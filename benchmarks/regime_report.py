@@ -209,7 +209,11 @@ def report_cell_admin(regime, ends, b_arm):
             f"| {s} | {_fmt(a)} | {_fmt(b)} | {_fmt(cr)} | {_fmt(cv)} | {_fmt(d)} | {_signed(_gap(d, b))} | "
             f"{_signed(_gap(a, d))} | {_yes_no(match)} | {_yes_no(beat)} |"
         )
-    print(f"Admin: matches warmup on {matches} of 3, beats no warmup on {beats} of 3")
+    ran = sum(("D", s) in admin for s in (1, 2, 3))
+    print(
+        f"Admin: matches warmup on {matches} of 3, beats no warmup on {beats} of 3"
+        + ("" if ran == 3 else f" (not yet: {ran} of 3 seeds at the endpoint)")
+    )
 
 
 def report_beside_confirm(regime, confirm):
