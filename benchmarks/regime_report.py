@@ -107,6 +107,11 @@ def report_probes(regime):
             print(f"| {cell} | {a:.3f} | {b:.3f} | {gap:+.3f} | {'yes' if fails else 'no'} |")
 
 
+def _trains(b, a):
+    """Whether a warmup run trains by the third addendum's rule (None while either endpoint is missing)."""
+    return None if a is None or b is None else b <= TRAINS_BELOW and a - b >= FAILS_WITHOUT_WARMUP
+
+
 def cell_warmup(regime):
     """(W or None, rows): §2S's third addendum: at lr 2e-3 the shortest W whose B trains — endpoint at most 6.60 and
     at least 0.5 below A's (A continued to 1,200 updates, `probe1200`); rows are (W, endpoint, trains)."""
@@ -117,7 +122,7 @@ def cell_warmup(regime):
     for r in load(os.path.join(regime, "warmup2e-3")):
         e = endpoint(r["curve"])
         if e is not None:
-            trains = a is not None and e <= TRAINS_BELOW and a - e >= FAILS_WITHOUT_WARMUP
+            trains = bool(_trains(e, a))
             rows.append((int(r["arm"][2:].split("_")[0]), e, trains))
     rows.sort()
     return next((w for w, _, trains in rows if trains), None), rows, a
@@ -160,7 +165,10 @@ def report_cell(regime):
         f"\n**The failing cell** (endpoints; B = {b_arm}; seed 1's A and B from `probe1200` and `warmup2e-3` where "
         "the cell did not run them): is η's rule by ratio (2 × lr) or by value (2e-3)?"
     )
-    print("| seed | A | B | C ratio | C value | C ratio − B | C value − B | B trains (≤ 6.60, ≥ 0.5 below A)? |")
+    print(
+        f"| seed | A | B | C ratio | C value | C ratio − B | C value − B | "
+        f"B trains (≤ {TRAINS_BELOW}, ≥ {FAILS_WITHOUT_WARMUP} below A)? |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---|")
     for s in (1, 2, 3):
         a, b, cr, cv = (ends.get((arm, s)) for arm in ("A", b_arm, "Cratio", "Cvalue"))
@@ -178,11 +186,6 @@ def report_cell(regime):
     report_cell_admin(regime, ends, b_arm)
 
 
-def _trains(b, a):
-    """Whether a warmup run trains by the third addendum's rule (None while either endpoint is missing)."""
-    return None if a is None or b is None else b <= TRAINS_BELOW and a - b >= FAILS_WITHOUT_WARMUP
-
-
 def _yes_no(flag):
     return "—" if flag is None else ("yes" if flag else "no")
 
@@ -193,8 +196,8 @@ def report_cell_admin(regime, ends, b_arm):
     if not admin:
         return
     print(
-        "\n**Admin in the failing cell** (`celladmin`; endpoints): D matches warmup if D − B ≤ 0.10, beats no "
-        "warmup if A − D ≥ 0.5"
+        f"\n**Admin in the failing cell** (`celladmin`; endpoints): D matches warmup if D − B ≤ {WITHIN}, beats no "
+        f"warmup if A − D ≥ {FAILS_WITHOUT_WARMUP}"
     )
     print("| seed | A | B | C ratio | C value | D (Admin) | D − B | A − D | matches warmup | beats no warmup |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
