@@ -16,16 +16,19 @@
 #   bash benchmarks/regime_runs.sh cell LR BETA2 W   # the failing cell: A, B (W warmup updates), C at η = 2 × LR and
 #                                                    #   at η = 2e-3; seeds 1-3, 1,200 updates
 #   bash benchmarks/regime_runs.sh details           # C with the paper's θ′ details and exact HVPs, seeds 101-103
+#   bash benchmarks/regime_runs.sh hvpdetails        # the details' search with finite-difference HVPs, seeds 101-102
 #   bash benchmarks/regime_runs.sh admin             # D (Admin), seeds 101-103
 #   bash benchmarks/regime_runs.sh celladmin         # D (Admin) in the lr 2e-3 cell, seeds 1-3, 1,200 updates
 #   bash benchmarks/regime_runs.sh d512              # the search alone at the paper's width (780 iterations)
+#   CODE_COMMIT=<sha> bash benchmarks/regime_runs.sh long   # BENCHMARKS §2U: the d 128 cell to 4,800 updates,
+#                                                    #   seeds 201-204, with the 0.2 defaults (C) and 0.1's (Cold)
 #
 # `details` and `admin` use §2P's regime and seeds 101-103, so they stand beside the confirmatory B and C runs of the
 # same seeds (benchmarks/results/confirm/) without rerunning them.
 set -u
 cd "$(dirname "$0")/.."
-CODE_COMMIT=2c43bef
-[ $# -gt 0 ] || { echo "stages: probe, probe256, probe1200, warmup2e-3, cell LR BETA2 W, details, admin, celladmin or d512" >&2; exit 2; }
+CODE_COMMIT=${CODE_COMMIT:-2c43bef}  # the long stage runs the 0.2 code: CODE_COMMIT=<its commit>
+[ $# -gt 0 ] || { echo "stages: probe, probe256, probe1200, warmup2e-3, cell LR BETA2 W, details, hvpdetails, admin, celladmin, d512 or long" >&2; exit 2; }
 FROZEN=runs/frozen-$CODE_COMMIT
 if [ ! -d "$FROZEN" ]; then
   mkdir -p "$FROZEN" && git archive "$CODE_COMMIT" benchmarks hf_gradinit | tar -x -C "$FROZEN"
@@ -94,6 +97,14 @@ jobs_of() {  # a stage's runs, as lines of "stage<TAB>results file<TAB>flags", i
         job results_Cdetails_seed$seed.json --arms C --tag details --lrs 1e-3 --gradinit_eta 2e-3 --gradinit_reference_step \
           --gradinit_freeze_zero_biases --gradinit_hvp exact $MAIN --seed $seed
       done ;;
+    hvpdetails)
+      # The search alone (one update after it), finite-difference HVPs with the paper's θ′ details: beside the
+      # `details` stage's exact searches of the same seeds (same frozen code, flags and batches).
+      for seed in 101 102; do
+        job results_Cdetailsfd_seed$seed.json --arms C --tag detailsfd --lrs 1e-3 --gradinit_eta 2e-3 \
+          --gradinit_reference_step --gradinit_freeze_zero_biases --gradinit_hvp finite_difference $MAIN --seed $seed \
+          --steps 1 --eval_every 1
+      done ;;
     admin)
       for seed in 101 102 103; do
         job results_D_seed$seed.json --arms D --lrs 1e-3 $MAIN --seed $seed
@@ -102,11 +113,28 @@ jobs_of() {  # a stage's runs, as lines of "stage<TAB>results file<TAB>flags", i
       for seed in 1 2 3; do
         job results_D_seed$seed.json --arms D --lrs 2e-3 --adam_beta2 0.98 $MAIN --seed $seed
       done ;;
+    long)
+      [ "$CODE_COMMIT" != 2c43bef ] || { echo "long: set CODE_COMMIT to the commit of the 0.2 code" >&2; return 2; }
+      # §2U's protocol: §2P's cell (lr 1e-3 constant, β2 0.98, 1,600-token batches, search on 2,000-token batches,
+      # B = 300-update warmup) to 4,800 updates. C: the package's defaults (0.2, the paper's θ′); Cold: §2P's C, the
+      # same explicit search flags with 0.1's θ′ (--gradinit_defaults 0.1). The rule's runs first.
+      L="--lrs 1e-3 --adam_beta2 0.98 $MODEL --d_model 128 --ffn 512 --max_tokens 1600 --gradinit_max_tokens 2000 \
+        --steps 4800 --eval_every 100"
+      for seed in 201 202; do
+        job results_Bw300_seed$seed.json --arms B --tag w300 --warmup_steps 300 $L --seed $seed
+        job results_C_seed$seed.json --arms C $L --seed $seed
+      done
+      for seed in 201 202; do job results_A_seed$seed.json --arms A $L --seed $seed; done
+      for seed in 203 204; do
+        job results_Bw300_seed$seed.json --arms B --tag w300 --warmup_steps 300 $L --seed $seed
+        job results_C_seed$seed.json --arms C $L --seed $seed
+      done
+      for seed in 201 202; do job results_Cold_seed$seed.json --arms C --tag old --gradinit_defaults 0.1 $L --seed $seed; done ;;
     d512)
       # One training update after the search: the search's trace (scales.json) is the result.
       job results_Cd512_seed1.json --arms C --tag d512 --lrs 5e-4 --gradinit_eta 1e-3 $MODEL --d_model 512 --ffn 1024 \
         --max_tokens 1600 --gradinit_max_tokens 2000 --steps 1 --eval_every 1 --seed 1 ;;
-    *) echo "unknown stage $stage: probe, probe256, probe1200, warmup2e-3, cell LR BETA2 W, details, admin, celladmin or d512" >&2; return 2 ;;
+    *) echo "unknown stage $stage: probe, probe256, probe1200, warmup2e-3, cell LR BETA2 W, details, hvpdetails, admin, celladmin, d512 or long" >&2; return 2 ;;
   esac
 }
 

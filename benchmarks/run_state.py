@@ -20,6 +20,7 @@ TRAINING_FLAGS = (
     "data_dir", "max_train_samples", "vocab_size", "max_length", "model", "init", "layers", "d_model", "ffn", "heads",
     "dropout", "attention_dropout", "activation_dropout", "weight_decay", "label_smoothing", "batch_size",
     "max_tokens", "lr_zero_steps", "lr_schedule", "bf16", "seed", "device", "heldout_every", "adam_beta2",
+    "lr_schedule_horizon",
 )
 SEARCH_FLAGS = (
     "gradinit_iters", "gradinit_batch_size", "gradinit_max_tokens", "gradinit_lr", "gradinit_eta", "gradinit_gamma",
@@ -30,7 +31,7 @@ SEARCH_FLAGS = (
 
 # Flags added after states were first saved, with the value every earlier run had: a state without them was trained
 # with that value.
-ADDED_LATER = {"heldout_every": None, "search_seed": None, "adam_beta2": 0.98}
+ADDED_LATER = {"heldout_every": None, "search_seed": None, "adam_beta2": 0.98, "lr_schedule_horizon": None}
 
 
 def state_path(args, arm, lr):

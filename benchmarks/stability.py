@@ -70,6 +70,39 @@ PAPER = dict(
 )
 
 
+# This script's search flags before hf_gradinit 0.2, which `--gradinit_defaults 0.1` restores.
+SEARCH_DEFAULTS_0_1 = dict(
+    gradinit_iters=100, gradinit_lr=1e-2, gradinit_beta2=0.98, gradinit_hvp="finite_difference",
+    gradinit_reference_step=False, gradinit_freeze_zero_biases=False,
+)
+
+
+def _flag(value):
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def fill_search_defaults(args):
+    """Give the search flags left unset their default: the package's (`GradInitArguments`, the paper's run) or,
+    with --gradinit_defaults 0.1, this script's before 0.2."""
+    if args.gradinit_defaults == "0.1":
+        defaults = SEARCH_DEFAULTS_0_1
+    else:
+        package = GradInitArguments(gradinit_alg="adam")
+        defaults = dict(
+            gradinit_iters=package.gradinit_iters, gradinit_lr=package.gradinit_lr,
+            gradinit_beta2=package.gradinit_beta2, gradinit_hvp=package.gradinit_hvp,
+            gradinit_reference_step=not package.gradinit_step_moves_tied_output,
+            gradinit_freeze_zero_biases=package.gradinit_freeze_zero_biases,
+        )
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data_dir", default=os.path.join("..", "shared", "data", "ding-de-en"))
@@ -88,6 +121,9 @@ def parse_args(argv=None):
                    help="every arm: the first N of --steps updates at lr 0, so Adam's moment estimates fill on N batches "
                    "before the weights move; the arm's schedule starts after them (a test of what warmup does)")
     p.add_argument("--lr_schedule", default="constant", choices=["constant", "linear"], help="after warmup: constant, or linear decay to 0 at --steps")
+    p.add_argument("--lr_schedule_horizon", type=int, default=None,
+                   help="with --lr_schedule linear: the update at which the lr would reach 0 (default: --steps); the "
+                   "paper's 100000 keeps the lr near its peak in a run stopped long before")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast for training and evaluation on CUDA (the search stays float32)")
     p.add_argument("--preset", default=None, choices=["paper"], help="the paper's IWSLT'14 size and flags (see above)")
     p.add_argument("--parallel", action="store_true", help="one process per arm, side by side, then one merged report")
@@ -115,10 +151,14 @@ def parse_args(argv=None):
                    ". ? or ! and have at least 3 words, the validation file's rule), the N-th, 2N-th, ... in file order; "
                    "left out of training and of the tokenizer, and scored (loss, greedy BLEU/chrF) after the last update")
     p.add_argument("--label_smoothing", type=float, default=0.1)
-    p.add_argument("--gradinit_iters", type=int, default=100)
+    p.add_argument("--gradinit_defaults", default="paper", choices=["paper", "0.1"],
+                   help="defaults of the search flags left unset: 'paper' (the package's, the GradInit authors' run) or "
+                   "'0.1' (this script's before hf_gradinit 0.2: --gradinit_iters 100 --gradinit_lr 1e-2 --gradinit_beta2 "
+                   "0.98, θ′ moving a tied output projection, zero biases free): add it to repeat a command of that time")
+    p.add_argument("--gradinit_iters", type=int, default=None, help="default: 780 (the paper's)")
     p.add_argument("--gradinit_batch_size", type=int, default=None, help="defaults to --batch_size")
     p.add_argument("--gradinit_max_tokens", type=int, default=None, help="token-budget search batches (default: --max_tokens, if given)")
-    p.add_argument("--gradinit_lr", type=float, default=1e-2)
+    p.add_argument("--gradinit_lr", type=float, default=None, help="default: the package's (2.5e-3, the paper's)")
     p.add_argument("--gradinit_eta", type=float, default=None,
                    help="η of the search (default: 2 × the arm's lr, as GradInitConfig; §2a⁵)")
     p.add_argument("--search_seed", type=int, default=None,
@@ -126,13 +166,15 @@ def parse_args(argv=None):
                    "init and training batches keep --seed")
     p.add_argument("--gradinit_gamma", type=float, default=1000.0)
     p.add_argument("--gradinit_max_scale", type=float, default=100.0)
-    p.add_argument("--gradinit_beta2", type=float, default=0.98)
+    p.add_argument("--gradinit_beta2", type=float, default=None, help="default: the package's (0.98, the paper's)")
     p.add_argument("--gradinit_ln_min_scale", type=float, default=None, help="lower bound of LayerNorm scales (default: 0.01, as weights)")
-    p.add_argument("--gradinit_hvp", default="finite_difference", choices=["finite_difference", "exact"])
+    p.add_argument("--gradinit_hvp", default=None, choices=["finite_difference", "exact"], help="default: the package's")
     p.add_argument("--tag", default="", help="suffix of this run's results file and arm label (e.g. a C variant)")
-    p.add_argument("--gradinit_reference_step", action="store_true",
-                   help="the paper's code's θ′: a tied output projection stays at θ (gradinit_step_moves_tied_output=False)")
-    p.add_argument("--gradinit_freeze_zero_biases", action="store_true", help="biases whose scale reached 0 stay at 0, as the paper's code")
+    p.add_argument("--gradinit_reference_step", type=_flag, nargs="?", const=True, default=None,
+                   help="the paper's code's θ′: a tied output projection stays at θ (gradinit_step_moves_tied_output=False); "
+                   "default: the package's (on for Adam)")
+    p.add_argument("--gradinit_freeze_zero_biases", type=_flag, nargs="?", const=True, default=None,
+                   help="biases whose scale reached 0 stay at 0, as the paper's code; default: the package's (on)")
     p.add_argument("--gradinit_scales_from", default=None,
                    help="arm C: apply the scales of an earlier search of the same model and seed (its folder or scales.json) "
                    "instead of searching again; refused unless its initial norms are this model's")
@@ -157,6 +199,7 @@ def parse_args(argv=None):
         for key, value in PAPER.items():
             if key not in given:
                 setattr(args, key, value)
+    fill_search_defaults(args)
     args.argv = argv
     if args.tiny:
         args.layers, args.d_model, args.ffn, args.heads, args.vocab_size = 1, 32, 64, 2, 300
@@ -368,8 +411,9 @@ def apply_saved_scales(model, path, ln_floor=None):
 def lr_factor(warmup, args):
     """The multiplier of the lr before update s + 1: `--lr_zero_steps` updates at 0 (AdamW then moves neither the
     weights nor their decay, only its moments), then `warmup` updates of linear warmup, then constant or linear decay
-    to 0 at --steps."""
-    zero, steps = args.lr_zero_steps, args.steps - args.lr_zero_steps
+    to 0 at --lr_schedule_horizon (default --steps)."""
+    zero = args.lr_zero_steps
+    steps = (args.lr_schedule_horizon or args.steps) - zero
 
     def factor(s):
         if s < zero:
@@ -447,12 +491,16 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, r
             "grad_norm_first": result.history[0]["grad_norm"],
             "grad_norm_last": result.history[-1]["grad_norm"],
             **result.scale_summary(),
+            "arguments": result.arguments,  # every gradinit_* value the search ran with
+            "report": result.report(),  # ‖g‖ against γ, constraint share, scales at a bound (hf_gradinit.search_report)
         }
     if arm == "D":  # Admin's ω on every residual branch (trainable), set by a profiling pass on the first batch
         admin.attach(model)
         if resumed is None:
             admin.profile(model, to_device(collate([train[i] for i in order[0]])))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, args.adam_beta2), eps=1e-8, weight_decay=args.weight_decay)
+    # Fused AdamW on a GPU: one kernel per step instead of several per tensor (the same update).
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, args.adam_beta2), eps=1e-8,
+                                  weight_decay=args.weight_decay, fused=str(args.device).startswith("cuda") or None)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(warmup, args))
     curve, spread_at_start, done, earlier_seconds = [], None, 0, 0.0
     if resumed is not None:
@@ -475,9 +523,9 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, r
         loss.backward()
         optimizer.step()
         schedule.step()
-        running.append(loss.item())
+        running.append(loss.detach())  # read at the next evaluation: no wait for the device at every update
         if step % args.eval_every == 0 or step == len(order):
-            train_loss = sum(running) / len(running)
+            train_loss = torch.stack(running).double().mean().item()
             running = []
             if not math.isfinite(train_loss):
                 curve.append({"step": step, "train_loss": train_loss, "val_loss": float("nan")})

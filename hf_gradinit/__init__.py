@@ -1,4 +1,5 @@
-"""GradInit for Hugging Face: learn per-tensor initial scales so Post-LN Transformers train without warmup."""
+"""GradInit for Hugging Face: learn per-tensor initial scales with the aim of training Post-LN Transformers without
+warmup (whether it does is measured in BENCHMARKS.md)."""
 
 from .arguments import GradInitArguments
 from .fairseq_init import fairseq_init_, initialization_of
@@ -6,7 +7,7 @@ from .search import GradInitError, GradInitSearch, gradinit, is_gradinit_initial
 from .parameters import select_scaled_tensors
 from .result import GradInitResult
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "GradInitArguments",

@@ -64,30 +64,31 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
             Repo of the initialized checkpoint. `None` uses `hub_model_id` (or the name of `output_dir`) followed
             by `-gradinit-init`.
 
-    GradInit parameters (see [`GradInitArguments`] for their full description):
+    GradInit parameters, described in full in [`GradInitArguments`]; every default is the GradInit authors' run
+    except `gradinit_eta` (above):
         gradinit (`bool`, defaults to `True`): run the scale search before training.
-        gradinit_alg (`str`, defaults to `"adam"`): simulated optimizer, `"adam"` or `"sgd"`.
+        gradinit_defaults (`str`, defaults to `"paper"`): defaults of the fields below left unset; `"0.1"` restores
+            hf_gradinit 0.1's.
         gradinit_iters (`int`, defaults to `780`): number of search iterations.
-        gradinit_batch_size (`int` or `None`, defaults to `None`): per-device search batch size.
+        gradinit_batch_size (`int` or `None`, defaults to `None`): per-device search batch size in rows.
         gradinit_max_tokens (`int` or `None`, defaults to `None`): per-device token budget of the search's batches.
-        gradinit_lr (`float`, defaults to `1e-3`): learning rate of the scales.
-        gradinit_ln_lr (`float` or `None`, defaults to `None`): learning rate of LayerNorm-weight scales.
-        gradinit_beta1 (`float`, defaults to `0.9`), gradinit_beta2 (`float`, defaults to `0.999`): Adam betas of
-            the scales.
-        gradinit_eta (`float` or `None`, defaults to `None`): η, learning rate of the simulated step. `None`: twice
-            `learning_rate` (see `gradinit_eta` below).
+        gradinit_alg (`str`, defaults to `"adam"`): simulated optimizer, `"adam"` or `"sgd"`.
+        gradinit_eta (`float` or `None`, defaults to `None`): η of the simulated step, see above.
         gradinit_gamma (`float`, defaults to `1000.0`): γ, bound on the gradient norm.
-        gradinit_min_scale (`float`, defaults to `0.01`): lower bound of weight and LayerNorm scales.
-        gradinit_ln_min_scale (`float` or `None`, defaults to `None`): lower bound of LayerNorm scales alone
-            (`None`: `gradinit_min_scale`).
-        gradinit_max_scale (`float`, defaults to `100.0`): upper bound of LayerNorm scales.
+        gradinit_step_moves_tied_output (`bool` or `None`, defaults to `None`): whether θ′ moves a tied output
+            projection (`None`: `False` for Adam, as the paper's code; `True` for SGD).
+        gradinit_hvp (`str` or `None`, defaults to `None`): Hessian-vector products, `"finite_difference"` (the
+            default) or `"exact"`.
+        gradinit_lr (`float` or `None`, defaults to `None`): learning rate of the scales (`None`: 2.5e-3).
+        gradinit_ln_lr (`float` or `None`, defaults to `None`): learning rate of LayerNorm-weight scales.
+        gradinit_beta1 (`float`, defaults to `0.9`), gradinit_beta2 (`float` or `None`, defaults to `None`, i.e.
+            0.98): Adam betas of the scales.
         gradinit_grad_clip (`float`, defaults to `0.0`): clip of dL/dα, 0 = off.
-        gradinit_step_moves_tied_output (`bool`, defaults to `True`): whether θ′ moves a tied output projection
-            (`False`: the paper's code).
-        gradinit_freeze_zero_biases (`bool`, defaults to `False`): keep biases whose scale reached 0 at 0 (the
-            paper's code).
-        gradinit_hvp (`str`, defaults to `"finite_difference"`): Hessian-vector products by a finite difference of
-            gradients (`"finite_difference"`) or by a second-order graph (`"exact"`).
+        gradinit_freeze_zero_biases (`bool` or `None`, defaults to `None`, i.e. `True`): keep biases whose scale
+            reached 0 at 0.
+        gradinit_min_scale (`float`, defaults to `0.01`): lower bound of weight and LayerNorm scales.
+        gradinit_ln_min_scale (`float` or `None`, defaults to `None`): lower bound of LayerNorm scales alone.
+        gradinit_max_scale (`float`, defaults to `100.0`): upper bound of LayerNorm scales.
     """
 
     warmup_steps: float = field(

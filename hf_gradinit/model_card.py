@@ -10,6 +10,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from .result import GradInitResult
 from .scale_report import summary_markdown
+from .search_report import report_lines
 
 GRADINIT_TAGS = ["gradinit", "post-ln"]
 _INITIALIZATIONS = {
@@ -31,7 +32,9 @@ def _gradinit_section(result: GradInitResult | None, arguments: dict[str, Any] |
     lines = ["## GradInit", ""]
     lines.append(
         "The initial weights were rescaled by [GradInit](https://arxiv.org/abs/2102.08098) (one learned scale per "
-        "tensor), so that training runs without learning-rate warmup."
+        "tensor), with the aim of training without learning-rate warmup. Whether it does is not shown by this "
+        "search: what was measured is in `BENCHMARKS.md` of the hf_gradinit package, and the search's own report "
+        "follows."
     )
     initialization = result.initialization if result is not None else (arguments or {}).get("initialization")
     if initialization:
@@ -42,6 +45,8 @@ def _gradinit_section(result: GradInitResult | None, arguments: dict[str, Any] |
             f"Search: {result.iterations} iterations, gradient-norm constraint active in "
             f"{100 * result.constraint_fraction:.1f}% of them; simulated step η = {result.arguments.get('gradinit_eta', float('nan')):g}"
             + (f" ({result.eta_rule})" if result.eta_rule and result.eta_rule != "set" else "") + ".",
+            "",
+            *(f"{line}" for line in report_lines(result.report())),
             "",
             summary_markdown(result),
         ]
@@ -80,7 +85,7 @@ def build_model_card(
     )
     on_data = f" on {', '.join(f'`{d}`' for d in datasets)}" if datasets else ""
     if initialization_only:
-        origin = f"A GradInit initialization of a {model_type} model{' from `' + base_model + '`' if base_model else ''}, searched{on_data}. It has not been trained yet: it is a starting point for training without warmup."
+        origin = f"A GradInit initialization of a {model_type} model{' from `' + base_model + '`' if base_model else ''}, searched{on_data}. It has not been trained yet: it is a starting point for training, meant for training without warmup."
     elif base_model:
         origin = f"This {model_type} model is a fine-tuned version of [`{base_model}`](https://huggingface.co/{base_model}){on_data}."
     else:

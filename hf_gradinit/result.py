@@ -64,6 +64,13 @@ class GradInitResult:
             return {"scale_min": math.nan, "scale_mean": math.nan, "scale_max": math.nan}
         return {"scale_min": min(values), "scale_mean": sum(values) / len(values), "scale_max": max(values)}
 
+    def report(self) -> dict[str, Any]:
+        """How the search went: ‖g‖ against γ, the constraint share, the loss, the tensors at a bound
+        (`hf_gradinit.search_report`)."""
+        from .search_report import search_report  # it reads a GradInitResult: imported here, not at the top
+
+        return search_report(self)
+
     def to_dict(self) -> dict[str, Any]:
         tensors = {
             name: {
@@ -81,6 +88,7 @@ class GradInitResult:
             "iterations": self.iterations,
             "constraint_fraction": self.constraint_fraction,
             "graph_rebuilds": self.graph_rebuilds,
+            "report": self.report(),
             "summary": self.scale_summary(),
             "tensors": tensors,
             "history": self.history,

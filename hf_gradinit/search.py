@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -46,6 +47,7 @@ from .fairseq_init import initialization_of
 from .parameters import BIAS, NORM, select_scaled_tensors, trainable_parameters
 from .result import GradInitResult
 from .search_mode import double_backward_attention, search_mode
+from .search_report import report_lines, report_warning, search_report
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +102,9 @@ def _rows(batch: Mapping[str, Any]) -> int:
 def _grads_or_zeros(value: torch.Tensor, tensors: list[torch.Tensor], create_graph: bool = False) -> list[torch.Tensor]:
     """∂value/∂tensors, with zeros for tensors `value` does not depend on."""
     grads = torch.autograd.grad(value, tensors, create_graph=create_graph, allow_unused=True)
-    return [torch.zeros_like(t) if gi is None else gi for t, gi in zip(tensors, grads)]
+    # A term like `w.sum()` gives an expanded gradient (one element behind every index), which the in-place
+    # updates downstream cannot write: `contiguous()` gives such a tensor its own memory, and the others as they are.
+    return [torch.zeros_like(t) if gi is None else gi.contiguous() for t, gi in zip(tensors, grads)]
 
 
 def _inner(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
@@ -580,27 +584,24 @@ def gradinit(
         result = search.result(history)
     if skipped:
         logger.warning("%d GradInit batches of fewer than %d rows were skipped.", skipped, MIN_SEARCH_BATCH_ROWS)
-    _log_outcome(result, args)
+    _report_outcome(result, progress_bar)
     result.eta_rule = getattr(args, "gradinit_eta_rule", "set")
     _record_initialization(model, result)
     return result
 
 
-def _log_outcome(result: GradInitResult, args: GradInitArguments) -> None:
-    """The closing line: how much of the search the constraint took, and where the objective began; a warning when it
-    never did (the scales then only lowered ‖g‖, and no step of the loss objective was taken)."""
-    if result.history and result.first_objective_step is None:
-        logger.warning(
-            "GradInit: ‖g‖ stayed above γ = %g in all %d iterations (last ‖g‖ %.4g), so no objective step ran: the "
-            "scales only lowered the gradient norm. η·γ bounds the first-order loss decrease of the simulated step; "
-            "raise gradinit_gamma, or run more gradinit_iters.", args.gradinit_gamma, result.iterations,
-            result.history[-1]["grad_norm"],
-        )
-        return
-    logger.info(
-        "GradInit search done: %d iterations, the constraint in %.1f%% of them, the first objective step at "
-        "iteration %s.", result.iterations, 100 * result.constraint_fraction, result.first_objective_step,
-    )
+def _report_outcome(result: GradInitResult, progress_bar: bool) -> None:
+    """Show the search's report where its progress bar was (else at INFO), and its one warning, from one process."""
+    report = search_report(result)
+    text = "\n".join(report_lines(report))
+    if progress_bar:
+        tqdm.write(text, file=sys.stderr)
+    else:
+        logger.info("%s", text)
+    warning = report_warning(report)
+    if warning and not (torch.distributed.is_available() and torch.distributed.is_initialized()
+                        and torch.distributed.get_rank() != 0):
+        logger.warning("%s", warning)
 
 
 def _check_model(model: nn.Module) -> None:

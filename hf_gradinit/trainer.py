@@ -276,9 +276,16 @@ class GradInitTrainer(Seq2SeqTrainer):
         if distributed:
             # DDP would broadcast the main process's weights and hide a divergence: check before it wraps.
             check_parameters_match(model)
+        report = result.report()
         self.log(
             {
                 "gradinit_constraint_fraction": result.constraint_fraction,
+                "gradinit_first_objective_step": report.get("first_objective_step") or 0,
+                "gradinit_grad_norm_first": report.get("grad_norm_first", math.nan),
+                "gradinit_grad_norm_last": report.get("grad_norm_last", math.nan),
+                "gradinit_loss_first": report.get("loss_first", math.nan),
+                "gradinit_loss_last": report.get("loss_last", math.nan),
+                "gradinit_scales_at_bound": sum(r["at_floor"] + r["at_ceiling"] for r in report.get("bounds", [])),
                 "gradinit_graph_rebuilds": result.graph_rebuilds,
                 "gradinit_runtime": round(time.time() - start, 4),
             }

@@ -26,7 +26,7 @@ def run_trainer_block(heading, tmp_path, monkeypatch):
     return namespace["trainer"]
 
 
-def test_quick_start_runs_as_written(tmp_path, monkeypatch):
+def test_quick_start_runs_as_written(tmp_path, monkeypatch, capsys):
     """The first example builds everything itself from the sample file the repository ships."""
     monkeypatch.chdir(tmp_path)
     os.symlink(os.path.join(ROOT, "examples"), tmp_path / "examples")
@@ -34,7 +34,11 @@ def test_quick_start_runs_as_written(tmp_path, monkeypatch):
     exec(readme_block("Quick start"), namespace)
     trainer, model = namespace["trainer"], namespace["model"]
     assert type(model).__name__ == "MarianMTModel" and model.config.d_model == 128 and model.config.encoder_layers == 6
-    assert trainer.gradinit_result.iterations == 20 and trainer.state.global_step == 20
+    assert trainer.gradinit_result.iterations == 60 and trainer.state.global_step == 20
+    # The search did something: objective steps ran, and its report was printed under the progress bar.
+    report = trainer.gradinit_result.report()
+    assert report["first_objective_step"] is not None and report["constraint_fraction"] < 0.5
+    assert "the first objective step at iteration" in capsys.readouterr().err
     assert trainer.gradinit_result.arguments["gradinit_eta"] == 1e-3 and trainer.gradinit_result.initialization == "fairseq"
     assert {"model.safetensors", "config.json", "scales.json"} <= set(os.listdir(tmp_path / "out" / "gradinit"))
 
