@@ -413,7 +413,7 @@ def lr_factor(warmup, args):
     weights nor their decay, only its moments), then `warmup` updates of linear warmup, then constant or linear decay
     to 0 at --lr_schedule_horizon (default --steps)."""
     zero = args.lr_zero_steps
-    steps = (args.lr_schedule_horizon or args.steps) - zero
+    steps = (getattr(args, "lr_schedule_horizon", None) or args.steps) - zero
 
     def factor(s):
         if s < zero:

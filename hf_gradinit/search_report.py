@@ -96,7 +96,8 @@ def search_report(result: GradInitResult) -> dict[str, Any]:
         "loss_first": _mean(r["loss"] for r in history[:window]),
         "loss_last": _mean(r["loss"] for r in history[-window:]),
         "loss_window": window,
-        "bounds": bound_counts(result),
+        # Without the search's arguments (a hand-made or very old result) the bounds are unknown.
+        "bounds": bound_counts(result) if "gradinit_min_scale" in args else [],
     }
 
 

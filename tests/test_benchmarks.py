@@ -256,6 +256,8 @@ def test_stability_lr_factor_starts_each_schedule_after_the_zero_steps():
     assert [lr_factor(0, Args)(s) for s in range(6)] == [0, 0, 1, 0.75, 0.5, 0.25]
     Args.lr_zero_steps = 0
     assert [lr_factor(3, Args)(s) for s in range(6)] == pytest.approx([1 / 3, 2 / 3, 4 / 6, 3 / 6, 2 / 6, 1 / 6], abs=1e-15)
+    Args.lr_schedule_horizon = 100  # the paper's schedule in a short run: towards 0 at update 100, stopped at 6
+    assert [lr_factor(3, Args)(s) for s in range(6)] == pytest.approx([1 / 3, 2 / 3, 0.98, 0.97, 0.96, 0.95], abs=1e-15)
 
 
 def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_path, capsys):
