@@ -25,7 +25,11 @@ from torch import nn
 
 # (module that starts the branch, LayerNorm after the residual sum), in execution order.
 ENCODER_BRANCHES = (("self_attn", "self_attn_layer_norm"), ("fc1", "final_layer_norm"))
-DECODER_BRANCHES = (("self_attn", "self_attn_layer_norm"), ("encoder_attn", "encoder_attn_layer_norm"), ("fc1", "final_layer_norm"))
+DECODER_BRANCHES = (
+    ("self_attn", "self_attn_layer_norm"),
+    ("encoder_attn", "encoder_attn_layer_norm"),
+    ("fc1", "final_layer_norm"),
+)
 
 
 class _Branch:
@@ -50,7 +54,9 @@ class _Branch:
         if self.stack.profiling:
             with torch.no_grad():
                 self.omega.fill_(self.stack.ratio)
-                self.stack.ratio = (torch.var(self.omega * x, unbiased=False) + torch.var(f, unbiased=False)).sqrt().item()
+                self.stack.ratio = (
+                    (torch.var(self.omega * x, unbiased=False) + torch.var(f, unbiased=False)).sqrt().item()
+                )
         return (f + self.omega * x,)
 
 

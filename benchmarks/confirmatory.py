@@ -112,7 +112,11 @@ def decision(ds, a_minus_c):
     matches = bound <= BOUND
     beats = all(x >= MARGIN_OVER_A for x in a_minus_c) if a_minus_c else None  # None: A has not run yet
     return {
-        "within": within, "k": k, "median_bound": bound, "coverage": coverage, "matches": matches,
+        "within": within,
+        "k": k,
+        "median_bound": bound,
+        "coverage": coverage,
+        "matches": matches,
         "beats_no_warmup": beats,
     }
 
@@ -121,8 +125,10 @@ def _against_a(a_minus_c, beats):
     """The second verdict as text; `beats` is decision()'s (None before A has run)."""
     if beats is None:
         return "Against no warmup: not yet (A has not run on the new seeds)."
-    return (f"A − C ≥ {MARGIN_OVER_A} in {sum(x >= MARGIN_OVER_A for x in a_minus_c)} of {len(a_minus_c)} seeds where "
-            f"A ran: GradInit {'beats' if beats else 'does not beat'} no warmup.")
+    return (
+        f"A − C ≥ {MARGIN_OVER_A} in {sum(x >= MARGIN_OVER_A for x in a_minus_c)} of {len(a_minus_c)} seeds where "
+        f"A ran: GradInit {'beats' if beats else 'does not beat'} no warmup."
+    )
 
 
 def _fmt(x, digits=3):
@@ -140,7 +146,10 @@ def report(results, out=None):
         return None
     by_run = {(r["arm"], r.get("seed")): r for r in results}
     w, table = chosen_warmup(ends)
-    print(f"\n**Choosing the warmup** (§2P): endpoint = mean validation loss at updates {', '.join(map(str, ENDPOINT_STEPS))}")
+    print(
+        "\n**Choosing the warmup** (§2P): endpoint = mean validation loss at updates "
+        f"{', '.join(map(str, ENDPOINT_STEPS))}"
+    )
     print("| warmup | " + " | ".join(f"seed {s}" for s in TUNING_SEEDS) + " | mean |")
     print("|---|" + "---:|" * (len(TUNING_SEEDS) + 1))
     for warm, es in table.items():
@@ -152,8 +161,14 @@ def report(results, out=None):
         return None
     b_arm = f"Bw{w}"
     rows, ds, a_minus_c = [], [], []
-    print(f"\n**The new seeds** (B = warmup {w}; endpoints; final = validation loss at update 1,200; test = held-out split)")
-    print("| seed | A | B | C | d = C − B | A − C | final B / C | test loss A / B / C | test BLEU B / C | test chrF B / C |")
+    print(
+        f"\n**The new seeds** (B = warmup {w}; endpoints; final = validation loss at update 1,200; test = held-out "
+        "split)"
+    )
+    print(
+        "| seed | A | B | C | d = C − B | A − C | final B / C | test loss A / B / C | test BLEU B / C | test chrF B "
+        "/ C |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---|---|---|---|")
     for seed in NEW_SEEDS:
         a, b, c = ends.get(("A", seed)), ends.get((b_arm, seed)), ends.get(("C", seed))
@@ -168,8 +183,10 @@ def report(results, out=None):
         test = " / ".join(_fmt(r.get("test_loss")) if r else "—" for r in runs)
         bleu = " / ".join(_fmt(r.get("test_bleu"), 2) if r else "—" for r in runs[1:])
         chrf = " / ".join(_fmt(r.get("test_chrf"), 1) if r else "—" for r in runs[1:])
-        print(f"| {seed} | {_fmt(a)} | {_fmt(b)} | {_fmt(c)} | {_signed(d)} | "
-              f"{_signed(amc)} | {final} | {test} | {bleu} | {chrf} |")
+        print(
+            f"| {seed} | {_fmt(a)} | {_fmt(b)} | {_fmt(c)} | {_signed(d)} | "
+            f"{_signed(amc)} | {final} | {test} | {bleu} | {chrf} |"
+        )
         rows.append((seed, d))
     outcome = None
     if len(ds) == len(NEW_SEEDS):
@@ -177,11 +194,17 @@ def report(results, out=None):
         mean, t_bound = mean_t_upper_bound(ds)
         boot = bootstrap_upper_bound(ds)
         outcome.update(mean=mean, t_bound=t_bound, bootstrap_bound=boot)
-        print(f"\n**Decision** (§2P): {outcome['within']} of {len(ds)} seeds have d ≤ {BOUND:.2f}; the {outcome['k']}th "
-              f"smallest d, a {100 * outcome['coverage']:.1f} % upper bound on the median d, is {outcome['median_bound']:+.3f}: "
-              f"GradInit {'matches' if outcome['matches'] else 'does not match'} warmup. " + _against_a(a_minus_c, outcome["beats_no_warmup"]))
-        print(f"Beside it: mean d {mean:+.3f}, one-sided 95 % t upper bound {t_bound:+.3f}, paired bootstrap "
-              f"({BOOTSTRAP_RESAMPLES:,} resamples) 95th percentile {boot:+.3f}.")
+        print(
+            f"\n**Decision** (§2P): {outcome['within']} of {len(ds)} seeds have d ≤ {BOUND:.2f}; the {outcome['k']}th "
+            f"smallest d, a {100 * outcome['coverage']:.1f} % upper bound on the median d, is "
+            f"{outcome['median_bound']:+.3f}: "
+            f"GradInit {'matches' if outcome['matches'] else 'does not match'} warmup. "
+            + _against_a(a_minus_c, outcome["beats_no_warmup"])
+        )
+        print(
+            f"Beside it: mean d {mean:+.3f}, one-sided 95 % t upper bound {t_bound:+.3f}, paired bootstrap "
+            f"({BOOTSTRAP_RESAMPLES:,} resamples) 95th percentile {boot:+.3f}."
+        )
     else:
         print(f"\nDecision: not yet ({len(ds)} of {len(NEW_SEEDS)} seeds have both B and C at the endpoint).")
     search_seed_spread(ends)
@@ -206,9 +229,16 @@ def every_run(results, ends):
     print("|---|---:|---:|---:|---:|---:|")
     for r in sorted(runs, key=order):
         arm = r["arm"]
-        name = f"B, W = {arm[2:]}" if arm.startswith("Bw") else (arm if arm in ("A", "C") else f"C, search seed {arm[2:]}")
-        print(f"| {name}, seed {r.get('seed')} | {_fmt(ends[(arm, r.get('seed'))])} | {_fmt(r['curve'][-1]['val_loss'])} | "
-              f"{_fmt(r.get('test_loss'))} | {_fmt(r.get('test_bleu'), 2)} | {_fmt(r.get('test_chrf'), 1)} |")
+        name = (
+            f"B, W = {arm[2:]}"
+            if arm.startswith("Bw")
+            else (arm if arm in ("A", "C") else f"C, search seed {arm[2:]}")
+        )
+        print(
+            f"| {name}, seed {r.get('seed')} | {_fmt(ends[(arm, r.get('seed'))])} | "
+            f"{_fmt(r['curve'][-1]['val_loss'])} | "
+            f"{_fmt(r.get('test_loss'))} | {_fmt(r.get('test_bleu'), 2)} | {_fmt(r.get('test_chrf'), 1)} |"
+        )
 
 
 def search_seed_spread(ends):
@@ -217,10 +247,12 @@ def search_seed_spread(ends):
     inits = [e for (arm, seed), e in ends.items() if arm == "C" and seed in NEW_SEEDS]
     if len(searches) < 2:
         return
-    print(f"\n**Search seeds apart** (init seed {NEW_SEEDS[0]}): C's endpoint "
-          + ", ".join(f"{arm or 'C'} {_fmt(e)}" for arm, e in sorted(searches.items()))
-          + f"; range {max(searches.values()) - min(searches.values()):.3f} over search seeds"
-          + (f", {max(inits) - min(inits):.3f} over the {len(inits)} init seeds" if len(inits) > 1 else ""))
+    print(
+        f"\n**Search seeds apart** (init seed {NEW_SEEDS[0]}): C's endpoint "
+        + ", ".join(f"{arm or 'C'} {_fmt(e)}" for arm, e in sorted(searches.items()))
+        + f"; range {max(searches.values()) - min(searches.values()):.3f} over search seeds"
+        + (f", {max(inits) - min(inits):.3f} over the {len(inits)} init seeds" if len(inits) > 1 else "")
+    )
 
 
 def _scales(path):
@@ -251,8 +283,10 @@ def scale_agreement(out):
         return
     same_init = [_scales(p) for p in [own] + same_init]
     inits = [_scales(p) for p in inits]
-    print("\n**Where the searches' scales end**: mean over tensors of the mean |log(α / α′)| over pairs of searches "
-          "(×: exp of it, the typical factor between two searches' scales of one tensor)")
+    print(
+        "\n**Where the searches' scales end**: mean over tensors of the mean |log(α / α′)| over pairs of searches "
+        "(×: exp of it, the typical factor between two searches' scales of one tensor)"
+    )
     print(f"| tensors | {len(same_init)} search seeds, init seed {first} | {len(inits)} init seeds |")
     print("|---|---:|---:|")
     for group in ("weight", "bias", "norm"):

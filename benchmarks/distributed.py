@@ -45,9 +45,15 @@ def worker(args):
     world = int(os.environ.get("WORLD_SIZE", "1"))
     torch.manual_seed(0)
     config = BartConfig(
-        vocab_size=8000, d_model=args.d_model, encoder_layers=args.layers, decoder_layers=args.layers,
-        encoder_ffn_dim=4 * args.d_model, decoder_ffn_dim=4 * args.d_model, encoder_attention_heads=4,
-        decoder_attention_heads=4, max_position_embeddings=args.length + 2,
+        vocab_size=8000,
+        d_model=args.d_model,
+        encoder_layers=args.layers,
+        decoder_layers=args.layers,
+        encoder_ffn_dim=4 * args.d_model,
+        decoder_ffn_dim=4 * args.d_model,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        max_position_embeddings=args.length + 2,
     )
     model = BartForConditionalGeneration(config)
     g = torch.Generator().manual_seed(0)
@@ -60,9 +66,14 @@ def worker(args):
         }
     )
     trainer_args = GradInitConfig(
-        output_dir=args.out, gradinit_iters=args.iters, gradinit_hvp=args.gradinit_hvp,
+        output_dir=args.out,
+        gradinit_iters=args.iters,
+        gradinit_hvp=args.gradinit_hvp,
         per_device_train_batch_size=args.global_batch // world,
-        report_to="none", use_cpu=not torch.cuda.is_available(), save_strategy="no", disable_tqdm=True,
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        save_strategy="no",
+        disable_tqdm=True,
     )
     trainer = GradInitTrainer(model=model, args=trainer_args, train_dataset=data, data_collator=default_data_collator)
     trainer.gradinit()
@@ -94,10 +105,30 @@ def launch(processes, args):
     best = None
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as out:
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
-                   os.path.abspath(__file__), "--worker", "--out", out,
-                   "--global_batch", str(args.global_batch), "--iters", str(args.iters), "--layers", str(args.layers),
-                   "--d_model", str(args.d_model), "--length", str(args.length), "--gradinit_hvp", args.gradinit_hvp]
+            cmd = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc_per_node",
+                str(processes),
+                os.path.abspath(__file__),
+                "--worker",
+                "--out",
+                out,
+                "--global_batch",
+                str(args.global_batch),
+                "--iters",
+                str(args.iters),
+                "--layers",
+                str(args.layers),
+                "--d_model",
+                str(args.d_model),
+                "--length",
+                str(args.length),
+                "--gradinit_hvp",
+                args.gradinit_hvp,
+            ]
             env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // processes))}
             subprocess.run(cmd, check=True, env=env, capture_output=True, text=True, timeout=1800)
             with open(os.path.join(out, "time.json")) as f:
@@ -113,8 +144,11 @@ def main(argv=None):
     if args.global_batch % 2:
         raise SystemExit("--global_batch must be even (it is split over 2 processes)")
     one, two = launch(1, args), launch(2, args)
-    print(f"BART {args.layers}+{args.layers} d {args.d_model}, global batch {args.global_batch}x{args.length}, {args.iters} search iterations, "
-          f"gradinit_hvp={args.gradinit_hvp}")
+    print(
+        f"BART {args.layers}+{args.layers} d {args.d_model}, global batch {args.global_batch}x{args.length}, "
+        f"{args.iters} search iterations, "
+        f"gradinit_hvp={args.gradinit_hvp}"
+    )
     print("| processes | search time (s) | time / 1 process |")
     print("|---:|---:|---:|")
     print(f"| 1 | {one:.2f} | 1.00 |")

@@ -51,12 +51,14 @@ def dropout_sites(model) -> dict[str, list[tuple[object, str]]]:
     for stack, part in (("encoder", model.get_encoder()), ("decoder", model.get_decoder())):
         attention = [(layer.self_attn, "dropout") for layer in part.layers]
         attention += [(layer.encoder_attn, "dropout") for layer in part.layers if hasattr(layer, "encoder_attn")]
-        sites.update({
-            f"{stack}/embed": [(part, "dropout")],
-            f"{stack}/residual": [(layer, "dropout") for layer in part.layers],
-            f"{stack}/activation": [(layer, "activation_dropout") for layer in part.layers],
-            f"{stack}/attention": attention,
-        })
+        sites.update(
+            {
+                f"{stack}/embed": [(part, "dropout")],
+                f"{stack}/residual": [(layer, "dropout") for layer in part.layers],
+                f"{stack}/activation": [(layer, "activation_dropout") for layer in part.layers],
+                f"{stack}/attention": attention,
+            }
+        )
     sites.update({f"decoder/residual@{i}": [(layer, "dropout")] for i, layer in enumerate(model.get_decoder().layers)})
     return sites
 
@@ -80,7 +82,9 @@ def loss_by_site(model, batches, seed: int) -> dict[str, float]:
 
 
 def smallest_layer_norm_gain(model) -> tuple[str, float]:
-    gains = {n: m.weight.detach().abs().mean().item() for n, m in model.named_modules() if isinstance(m, torch.nn.LayerNorm)}
+    gains = {
+        n: m.weight.detach().abs().mean().item() for n, m in model.named_modules() if isinstance(m, torch.nn.LayerNorm)
+    }
     name = min(gains, key=gains.get)
     return name, gains[name]
 
@@ -95,8 +99,11 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--by_site", action="store_true", help="also the loss with dropout on at one kind of site only")
-    p.add_argument("--token_spread", action="store_true",
-                   help="also the share of each decoder layer's (and the encoder's) output that differs between tokens")
+    p.add_argument(
+        "--token_spread",
+        action="store_true",
+        help="also the share of each decoder layer's (and the encoder's) output that differs between tokens",
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -110,7 +117,10 @@ def main(argv=None):
         model = AutoModelForSeq2SeqLM.from_pretrained(folder)
         src, tgt = zip(*pairs)
         enc = tokenizer(list(src), text_target=list(tgt), max_length=args.max_length, truncation=True)
-        examples = [{"input_ids": i, "attention_mask": m, "labels": l} for i, m, l in zip(enc["input_ids"], enc["attention_mask"], enc["labels"])]
+        examples = [
+            {"input_ids": i, "attention_mask": m, "labels": y}
+            for i, m, y in zip(enc["input_ids"], enc["attention_mask"], enc["labels"])
+        ]
         collate = make_collate(tokenizer)
         batches = [collate(examples[i : i + 64]) for i in range(0, len(examples), 64)]
         off = mean_loss(model, batches, train_mode=False)
@@ -121,14 +131,25 @@ def main(argv=None):
             by_site.append((rows[-1][0], loss_by_site(model, batches, args.seed), smallest_layer_norm_gain(model)))
         if args.token_spread:
             torch.manual_seed(args.seed)
-            spreads.append((rows[-1][0], token_spread(model, batches, train_mode=False), token_spread(model, batches, train_mode=True)))
+            spreads.append(
+                (
+                    rows[-1][0],
+                    token_spread(model, batches, train_mode=False),
+                    token_spread(model, batches, train_mode=True),
+                )
+            )
     if by_site:
         names = list(by_site[0][1])
-        print("\nValidation loss with dropout on at one kind of site only; the smallest LayerNorm gain (mean |weight|):\n")
+        print(
+            "\nValidation loss with dropout on at one kind of site only; the smallest LayerNorm gain (mean "
+            "|weight|):\n"
+        )
         print("| model | " + " | ".join(names) + " | smallest LayerNorm gain |")
         print("|---|" + "---:|" * (len(names) + 1))
         for model_name, losses, (ln_name, gain) in by_site:
-            print(f"| {model_name} | " + " | ".join(f"{losses[n]:.3f}" for n in names) + f" | {gain:.3f} ({ln_name}) |")
+            print(
+                f"| {model_name} | " + " | ".join(f"{losses[n]:.3f}" for n in names) + f" | {gain:.3f} ({ln_name}) |"
+            )
     if spreads:
         names = list(spreads[0][1])
         print("\nShare of the hidden states' energy that differs between tokens, dropout off / on:\n")

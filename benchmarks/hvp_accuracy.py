@@ -33,7 +33,12 @@ from hf_gradinit import GradInitArguments, GradInitSearch
 from hf_gradinit.activation_pattern import ActivationPattern
 from hf_gradinit.search_mode import search_mode
 
-VARIANTS = {"as shipped": (True, True), "loss rule off": (True, False), "pattern off": (False, True), "both off": (False, False)}
+VARIANTS = {
+    "as shipped": (True, True),
+    "loss rule off": (True, False),
+    "pattern off": (False, True),
+    "both off": (False, False),
+}
 
 
 @contextlib.contextmanager
@@ -43,7 +48,9 @@ def finite_difference_variant(pattern: bool, loss_rule: bool):
     if not pattern:
         ActivationPattern.replaying = lambda self: contextlib.nullcontext()
     if not loss_rule:
-        GradInitSearch._hessian_vector_product = lambda self, batch, g, v, loss, slope: hvp(self, batch, g, v, loss, 0.0)
+        GradInitSearch._hessian_vector_product = lambda self, batch, g, v, loss, slope: hvp(
+            self, batch, g, v, loss, 0.0
+        )
     try:
         yield
     finally:
@@ -53,7 +60,9 @@ def finite_difference_variant(pattern: bool, loss_rule: bool):
 def alpha_gradient(model, batch, loss_fn, alg, branch, hvp):
     gamma = 1e-9 if branch == "constraint" else 1e30
     with search_mode(model):
-        search = GradInitSearch(model, GradInitArguments(gradinit_alg=alg, gradinit_gamma=gamma, gradinit_hvp=hvp), loss_fn)
+        search = GradInitSearch(
+            model, GradInitArguments(gradinit_alg=alg, gradinit_gamma=gamma, gradinit_hvp=hvp), loss_fn
+        )
         record, d_alpha = search.alpha_gradient(batch)
         search.write_parameters()
     assert record["constraint"] == (branch == "constraint")
@@ -67,8 +76,10 @@ def main(argv=None):
     tokenizer, train, _, _, _ = load_data(args)
     batch = {k: v.to(args.device) for k, v in make_collate(tokenizer)(train[: args.batch_size]).items()}
     loss_fn = lambda m, b: loss_of(m, b, args.label_smoothing)  # noqa: E731
-    print(f"{args.model} {args.layers}+{args.layers} layers, d {args.d_model}, init {args.init}; one batch of "
-          f"{args.batch_size} pairs; {args.device}")
+    print(
+        f"{args.model} {args.layers}+{args.layers} layers, d {args.d_model}, init {args.init}; one batch of "
+        f"{args.batch_size} pairs; {args.device}"
+    )
     print("| step | dtype | finite difference | relative error | median error per scale | wrong signs |")
     print("|---|---|---|---:|---:|---:|")
     rows = []
@@ -83,8 +94,11 @@ def main(argv=None):
                 per_scale = float(((approx - exact).abs() / exact.abs()).median())
                 flips = int((approx * exact < 0).sum())
                 rows.append({"step": f"{alg} {branch}", "dtype": str(dtype), "variant": name, "relative_error": rel})
-                print(f"| {alg} {branch} | {str(dtype).split('.')[-1]} | {name} | {rel:.2e} | {per_scale:.2e} | "
-                      f"{flips} of {len(exact)} |", flush=True)
+                print(
+                    f"| {alg} {branch} | {str(dtype).split('.')[-1]} | {name} | {rel:.2e} | {per_scale:.2e} | "
+                    f"{flips} of {len(exact)} |",
+                    flush=True,
+                )
     return rows
 
 

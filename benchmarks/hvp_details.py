@@ -46,30 +46,43 @@ def compare(exact, fd):
         "first": (_first_objective(he), _first_objective(hf)),
         "same_decisions": sum(a["constraint"] == b["constraint"] for a, b in zip(he, hf)) / len(he),
         "loss": tuple(sum(r["loss"] for r in h[-LAST:]) / LAST for h in (he, hf)),
-        "max_gap": gaps[worst], "worst": worst, "mean_gap": sum(gaps.values()) / len(gaps),
+        "max_gap": gaps[worst],
+        "worst": worst,
+        "mean_gap": sum(gaps.values()) / len(gaps),
     }
 
 
 def agrees(c):
-    return (c["max_gap"] <= MAX_SCALE_GAP and abs(c["fraction"][0] - c["fraction"][1]) <= FRACTION_GAP
-            and abs(c["loss"][0] - c["loss"][1]) <= LOSS_GAP
-            and None not in c["first"] and abs(c["first"][0] - c["first"][1]) <= FIRST_STEP_GAP)
+    return (
+        c["max_gap"] <= MAX_SCALE_GAP
+        and abs(c["fraction"][0] - c["fraction"][1]) <= FRACTION_GAP
+        and abs(c["loss"][0] - c["loss"][1]) <= LOSS_GAP
+        and None not in c["first"]
+        and abs(c["first"][0] - c["first"][1]) <= FIRST_STEP_GAP
+    )
 
 
 def main(argv=None):
     argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
-    print(f"| seed | constraint fraction exact / FD | first objective step exact / FD | same constraint decision | "
-          f"search loss, last {LAST} iterations, exact / FD | max abs. difference of the scales (tensor) | mean | agrees |")
+    print(
+        f"| seed | constraint fraction exact / FD | first objective step exact / FD | same constraint decision | "
+        f"search loss, last {LAST} iterations, exact / FD | max abs. difference of the scales (tensor) | mean | "
+        "agrees |"
+    )
     print("|---:|---|---|---:|---|---|---:|---|")
     verdicts = []
     for seed in SEEDS:
         c = compare(_load("details", "details", seed), _load("hvpdetails", "detailsfd", seed))
         verdicts.append(agrees(c))
-        print(f"| {seed} | {c['fraction'][0]:.3f} / {c['fraction'][1]:.3f} | {c['first'][0]} / {c['first'][1]} | "
-              f"{100 * c['same_decisions']:.1f}% | {c['loss'][0]:.4f} / {c['loss'][1]:.4f} | {c['max_gap']:.3f} "
-              f"(`{c['worst']}`) | {c['mean_gap']:.4f} | {'yes' if verdicts[-1] else 'no'} |")
-    print(f"\nVerdict: {'finite differences stay the default' if all(verdicts) else 'exact becomes the default'} "
-          f"(the rule: agreement on both seeds).")
+        print(
+            f"| {seed} | {c['fraction'][0]:.3f} / {c['fraction'][1]:.3f} | {c['first'][0]} / {c['first'][1]} | "
+            f"{100 * c['same_decisions']:.1f}% | {c['loss'][0]:.4f} / {c['loss'][1]:.4f} | {c['max_gap']:.3f} "
+            f"(`{c['worst']}`) | {c['mean_gap']:.4f} | {'yes' if verdicts[-1] else 'no'} |"
+        )
+    print(
+        f"\nVerdict: {'finite differences stay the default' if all(verdicts) else 'exact becomes the default'} "
+        f"(the rule: agreement on both seeds)."
+    )
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 (`gradinit_hvp="finite_difference"`), on the same model, batches and seed, on German->English pairs.
 
 Prints, side by side: seconds per iteration and the peak memory each adds to the model's (CUDA: allocated; CPU:
-RSS, as `overhead.py` measures it), next to a training step's on the same model and batches; constraint fraction, the largest and mean |Δα| between the two searches'
-final scales, and the validation loss of the model each search leaves.
+RSS, as `overhead.py` measures it), next to a training step's on the same model and batches; constraint fraction,
+the largest and mean |Δα| between the two searches' final scales, and the validation loss of the model each search
+leaves.
 
     python benchmarks/hvp_search.py --data_dir ../shared/data/ding-de-en --iters 200
     python benchmarks/hvp_search.py --device cuda --layers 6 --d_model 512 --batch_size 200 --iters 200   # IWSLT size
@@ -79,7 +80,9 @@ def main(argv=None):
         iters = int(argv[i + 1])
         del argv[i : i + 2]
     ways = ["exact", "finite_difference"]
-    if "--ways" in argv:  # e.g. "--ways exact exact": the run-to-run spread of one way (GPU kernels are not deterministic)
+    if (
+        "--ways" in argv
+    ):  # e.g. "--ways exact exact": the run-to-run spread of one way (GPU kernels are not deterministic)
         i = argv.index("--ways")
         j = next((k for k in range(i + 1, len(argv)) if argv[k].startswith("--")), len(argv))
         ways = argv[i + 1 : j]
@@ -102,15 +105,23 @@ def main(argv=None):
         label = hvp if hvp not in ways[: number - 1] else f"{hvp} ({number})"
         model = make_model(args, tokenizer)
         gi_args = GradInitArguments(
-            gradinit_iters=iters, gradinit_lr=args.gradinit_lr,
+            gradinit_iters=iters,
+            gradinit_lr=args.gradinit_lr,
             gradinit_eta=1e-3 if args.gradinit_eta is None else args.gradinit_eta,  # the η §1b measured with
-            gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale,
-            gradinit_beta2=args.gradinit_beta2, gradinit_hvp=hvp,
+            gradinit_gamma=args.gradinit_gamma,
+            gradinit_max_scale=args.gradinit_max_scale,
+            gradinit_beta2=args.gradinit_beta2,
+            gradinit_hvp=hvp,
         )
         base = _reset_peak(args.device)
         start = time.time()
-        result = gradinit(model, (collate([train[i] for i in idx]) for idx in order[:iters]), gi_args,
-                          loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing), progress_bar=False)
+        result = gradinit(
+            model,
+            (collate([train[i] for i in idx]) for idx in order[:iters]),
+            gi_args,
+            loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing),
+            progress_bar=False,
+        )
         _synchronize(args.device)
         seconds = time.time() - start
         runs[label] = {
@@ -121,36 +132,60 @@ def main(argv=None):
             "scales": result.scales,
         }
         print(f"{label}: {seconds:.0f} s, constraint {100 * result.constraint_fraction:.0f}%", flush=True)
-    print(f"\n{args.model} {args.layers}+{args.layers} layers, d {args.d_model}, init {args.init}; {iters} iterations of "
-          f"{args.gradinit_batch_size or args.batch_size} pairs; scale lr {args.gradinit_lr:g}, γ {args.gradinit_gamma:g}; "
-          f"{args.device}; a training step {train_seconds:.3f} s, {train_memory:.0f} MB added")
-    print("| Hessian-vector products | s / iteration | iteration / train step | peak memory / train step "
-          "| constraint fraction | validation loss after the search |")
+    print(
+        f"\n{args.model} {args.layers}+{args.layers} layers, d {args.d_model}, init {args.init}; {iters} iterations "
+        "of "
+        f"{args.gradinit_batch_size or args.batch_size} pairs; scale lr {args.gradinit_lr:g}, γ "
+        f"{args.gradinit_gamma:g}; "
+        f"{args.device}; a training step {train_seconds:.3f} s, {train_memory:.0f} MB added"
+    )
+    print(
+        "| Hessian-vector products | s / iteration | iteration / train step | peak memory / train step "
+        "| constraint fraction | validation loss after the search |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for label, r in runs.items():
         memory = f"{r['peak_memory_added_mb'] / train_memory:.2f}"
-        print(f"| {label} | {r['seconds_per_iteration']:.3f} | {r['seconds_per_iteration'] / train_seconds:.2f} | {memory} | "
-              f"{r['constraint_fraction']:.2f} | {r['validation_loss']:.4f} |")
+        print(
+            f"| {label} | {r['seconds_per_iteration']:.3f} | {r['seconds_per_iteration'] / train_seconds:.2f} | "
+            f"{memory} | "
+            f"{r['constraint_fraction']:.2f} | {r['validation_loss']:.4f} |"
+        )
     first, *others = runs
     max_abs_diff = {}
     for other in others:
         a, b = runs[first]["scales"], runs[other]["scales"]
         diffs = sorted(abs(a[n] - b[n]) for n in a)
         max_abs_diff[other] = diffs[-1]
-        print(f"\nfinal scales, {first} against {other}: max |Δα| = {diffs[-1]:.2e}, mean {sum(diffs) / len(diffs):.2e}, "
-              f"median {diffs[len(diffs) // 2]:.2e} over {len(diffs)} tensors; the largest:")
+        print(
+            f"\nfinal scales, {first} against {other}: max |Δα| = {diffs[-1]:.2e}, mean "
+            f"{sum(diffs) / len(diffs):.2e}, "
+            f"median {diffs[len(diffs) // 2]:.2e} over {len(diffs)} tensors; the largest:"
+        )
         for name in sorted(a, key=lambda n: -abs(a[n] - b[n]))[:6]:
             print(f"  {name}: {a[name]:.4f} {first}, {b[name]:.4f} {other}")
         # The attention's key biases add one constant to all logits of a query, which softmax ignores: their
         # α-gradient is rounding noise either way, and Adam on α turns noise into full steps.
         rest = sorted(abs(a[n] - b[n]) for n in a if not n.endswith("k_proj.bias"))
         if rest and len(rest) < len(diffs):
-            print(f"  without the {len(diffs) - len(rest)} key biases (no effect on the loss): max |Δα| = {rest[-1]:.2e}, "
-                  f"mean {sum(rest) / len(rest):.2e}")
+            print(
+                f"  without the {len(diffs) - len(rest)} key biases (no effect on the loss): max |Δα| = "
+                f"{rest[-1]:.2e}, "
+                f"mean {sum(rest) / len(rest):.2e}"
+            )
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "hvp_search.json"), "w") as f:
-        json.dump({"args": vars(args), "iters": iters, "train_step": {"seconds": train_seconds, "peak_memory_added_mb": train_memory},
-                   "runs": runs, "max_abs_diff": max_abs_diff}, f, indent=2)
+        json.dump(
+            {
+                "args": vars(args),
+                "iters": iters,
+                "train_step": {"seconds": train_seconds, "peak_memory_added_mb": train_memory},
+                "runs": runs,
+                "max_abs_diff": max_abs_diff,
+            },
+            f,
+            indent=2,
+        )
     return runs
 
 

@@ -44,7 +44,7 @@ def endpoint(curve):
 
 def best_window(curve):
     losses = [v for _, v in _losses(curve)]
-    windows = [sum(losses[i:i + WINDOW]) / WINDOW for i in range(len(losses) - WINDOW + 1)]
+    windows = [sum(losses[i : i + WINDOW]) / WINDOW for i in range(len(losses) - WINDOW + 1)]
     return min(windows) if windows else None
 
 
@@ -70,9 +70,11 @@ def search_summary(run):
     report = (search.get("report") or {}) if isinstance(search, dict) else {}
     first = search.get("first_objective_step")
     pinned = [f"{r['kind']} {r['at_floor']}/{r['tensors']}" for r in report.get("bounds", []) if r.get("at_floor")]
-    return (f"‖g‖₁ {search.get('grad_norm_first', math.nan):,.0f} → {search.get('grad_norm_last', math.nan):,.0f}, "
-            f"constraint {search.get('constraint_fraction', math.nan):.2f}, first objective {first}"
-            + (f"; at the floor: {', '.join(pinned)}" if pinned else ""))
+    return (
+        f"‖g‖₁ {search.get('grad_norm_first', math.nan):,.0f} → {search.get('grad_norm_last', math.nan):,.0f}, "
+        f"constraint {search.get('constraint_fraction', math.nan):.2f}, first objective {first}"
+        + (f"; at the floor: {', '.join(pinned)}" if pinned else "")
+    )
 
 
 def _f(x):
@@ -83,7 +85,8 @@ def cpu_verdict(ends, seeds, a_seeds):
     """(verdict, k, n): the rule over the seeds where B trained."""
     trained = [s for s in seeds if ends.get(("Bw300", s)) is not None and ends[("Bw300", s)] < TRAINS_BELOW]
     if any(ends.get((arm, s)) is None for s in seeds for arm in ("Bw300", "C")) or any(
-            ends.get((arm, s)) is None for s in a_seeds for arm in ("A", "C")):
+        ends.get((arm, s)) is None for s in a_seeds for arm in ("A", "C")
+    ):
         return "incomplete", None, len(trained)
     k = sum(ends[("C", s)] - ends[("Bw300", s)] <= WITHIN for s in trained)
     beats_a = all(ends[("A", s)] - ends[("C", s)] >= FAILS_WITHOUT_WARMUP for s in a_seeds)
@@ -99,31 +102,43 @@ def report_cpu(folder, seeds=(201, 202, 203, 204), a_seeds=(201, 202)):
         return
     ends = {key: endpoint(r["curve"]) for key, r in runs.items()}
     print("**CPU, d 128, 4,800 updates** (endpoint = mean validation loss at updates 4,600–4,800)\n")
-    print("| seed | A | B (W 300) | C | Cold | C − B | A − C | B trained | C within 0.10 of B | C reaches B's 1,200 loss at |")
+    print(
+        "| seed | A | B (W 300) | C | Cold | C − B | A − C | B trained | C within 0.10 of B | C reaches B's 1,200 "
+        "loss at |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
     for s in seeds:
         a, b, c, cold = (ends.get((arm, s)) for arm in ("A", "Bw300", "C", "Cold"))
         b_1200 = dict(_losses(runs[("Bw300", s)]["curve"])).get(1200) if ("Bw300", s) in runs else None
         reach = first_reaching(runs[("C", s)]["curve"], b_1200) if ("C", s) in runs else None
         both = b is not None and c is not None
-        print(f"| {s} | {_f(a)} | {_f(b)} | {_f(c)} | {_f(cold)} | {_f(c - b) if both else '–'} | "
-              f"{_f(a - c) if a is not None and c is not None else '–'} | "
-              f"{'–' if b is None else ('yes' if b < TRAINS_BELOW else 'no')} | "
-              f"{'–' if not both else ('yes' if c - b <= WITHIN else 'no')} | {reach or '–'} |")
-    print("\n| run | endpoint | best window | mean at 1,000–1,200 (§2R's endpoint) | val BLEU / chrF | test loss / BLEU |")
+        print(
+            f"| {s} | {_f(a)} | {_f(b)} | {_f(c)} | {_f(cold)} | {_f(c - b) if both else '–'} | "
+            f"{_f(a - c) if a is not None and c is not None else '–'} | "
+            f"{'–' if b is None else ('yes' if b < TRAINS_BELOW else 'no')} | "
+            f"{'–' if not both else ('yes' if c - b <= WITHIN else 'no')} | {reach or '–'} |"
+        )
+    print(
+        "\n| run | endpoint | best window | mean at 1,000–1,200 (§2R's endpoint) | val BLEU / chrF | test loss / "
+        "BLEU |"
+    )
     print("|---|---:|---:|---:|---|---|")
     for (arm, s), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        print(f"| {arm} {s} | {_f(ends[(arm, s)])} | {_f(best_window(r['curve']))} | {_f(at_1200(r['curve']))} | "
-              f"{r.get('bleu', math.nan):.2f} / {r.get('chrf', math.nan):.1f} | "
-              f"{_f(r.get('test_loss'))} / {r.get('test_bleu', math.nan):.2f} |")
+        print(
+            f"| {arm} {s} | {_f(ends[(arm, s)])} | {_f(best_window(r['curve']))} | {_f(at_1200(r['curve']))} | "
+            f"{r.get('bleu', math.nan):.2f} / {r.get('chrf', math.nan):.1f} | "
+            f"{_f(r.get('test_loss'))} / {r.get('test_bleu', math.nan):.2f} |"
+        )
     print("\n| C run | its search |")
     print("|---|---|")
     for (arm, s), r in sorted(runs.items()):
         if arm.startswith("C"):
             print(f"| {arm} {s} | {search_summary(r)} |")
     verdict, k, n = cpu_verdict(ends, seeds, a_seeds)
-    print(f"\nVerdict (§2U's rule): {verdict}" + (f"; C within 0.10 of B on {k} of the {n} seeds where B trained"
-                                                 if k is not None else ""))
+    print(
+        f"\nVerdict (§2U's rule): {verdict}"
+        + (f"; C within 0.10 of B on {k} of the {n} seeds where B trained" if k is not None else "")
+    )
 
 
 def report_gpu(folder, seeds=(301, 302, 303)):
@@ -131,8 +146,10 @@ def report_gpu(folder, seeds=(301, 302, 303)):
     if not runs:
         print("\nGPU (§2U): no results yet")
         return
-    print("\n**GPU, the paper's size and schedule, 2,500 updates** (2.5 % of the paper's; endpoint = mean validation "
-          "loss at updates 2,000–2,500)\n")
+    print(
+        "\n**GPU, the paper's size and schedule, 2,500 updates** (2.5 % of the paper's; endpoint = mean validation "
+        "loss at updates 2,000–2,500)\n"
+    )
     print("| seed | B (500 warmup) | C | C − B | within 0.10 | C's search |")
     print("|---:|---:|---:|---:|---|---|")
     k = n = 0
@@ -142,8 +159,10 @@ def report_gpu(folder, seeds=(301, 302, 303)):
         b, c = endpoint(runs[("B", s)]["curve"]), endpoint(runs[("C", s)]["curve"])
         n += 1
         k += c - b <= WITHIN
-        print(f"| {s} | {_f(b)} | {_f(c)} | {_f(c - b)} | {'yes' if c - b <= WITHIN else 'no'} | "
-              f"{search_summary(runs[('C', s)])} |")
+        print(
+            f"| {s} | {_f(b)} | {_f(c)} | {_f(c - b)} | {'yes' if c - b <= WITHIN else 'no'} | "
+            f"{search_summary(runs[('C', s)])} |"
+        )
     print(f"\nC within 0.10 of B on {k} of {n} seeds run (the rule needs every seed run).")
 
 

@@ -63,13 +63,20 @@ def parse_args(argv=None):
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--length", type=int, default=30, help="source and target length in tokens")
     p.add_argument("--max_tokens", type=int, default=None, help="training batch of max_tokens // length rows")
-    p.add_argument("--gradinit_max_tokens", type=int, default=None, help="search batch of gradinit_max_tokens // length rows")
+    p.add_argument(
+        "--gradinit_max_tokens", type=int, default=None, help="search batch of gradinit_max_tokens // length rows"
+    )
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=None, help="torch threads on CPU")
     p.add_argument("--json", default=None, help="also write the results here")
-    p.add_argument("--constraint_fraction", type=float, nargs="+", default=[0.5, 1.0],
-                   help="constraint fractions at which to report a whole search's mean iteration")
+    p.add_argument(
+        "--constraint_fraction",
+        type=float,
+        nargs="+",
+        default=[0.5, 1.0],
+        help="constraint fractions at which to report a whole search's mean iteration",
+    )
     p.add_argument("--memory_of", default=None, choices=VARIANTS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.train_rows = args.max_tokens // args.length if args.max_tokens else args.batch_size
@@ -88,11 +95,21 @@ def build(args):
         size = dict(d_model=512, layers=6, ffn=1024, heads=4, vocab=10000)
     torch.manual_seed(0)
     config = BartConfig(
-        vocab_size=size["vocab"], d_model=size["d_model"], encoder_layers=size["layers"], decoder_layers=size["layers"],
-        encoder_ffn_dim=size["ffn"], decoder_ffn_dim=size["ffn"], encoder_attention_heads=size["heads"],
-        decoder_attention_heads=size["heads"], max_position_embeddings=max(args.length + 2, 64),
+        vocab_size=size["vocab"],
+        d_model=size["d_model"],
+        encoder_layers=size["layers"],
+        decoder_layers=size["layers"],
+        encoder_ffn_dim=size["ffn"],
+        decoder_ffn_dim=size["ffn"],
+        encoder_attention_heads=size["heads"],
+        decoder_attention_heads=size["heads"],
+        max_position_embeddings=max(args.length + 2, 64),
         # No dropout, so that the training step (train mode) and the search (eval mode) compute the same ops.
-        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, activation_function="relu", scale_embedding=True,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        activation_function="relu",
+        scale_embedding=True,
     )
     model = BartForConditionalGeneration(config).to(args.device)
     g = torch.Generator().manual_seed(1)
@@ -122,7 +139,9 @@ def make_variants(model, batches):
     train_step.optimizer = optimizer
 
     def search_step(alg, gamma, expect_constraint, hvp="exact"):
-        search = GradInitSearch(model, GradInitArguments(gradinit_alg=alg, gradinit_gamma=gamma, gradinit_lr=1e-9, gradinit_hvp=hvp))
+        search = GradInitSearch(
+            model, GradInitArguments(gradinit_alg=alg, gradinit_gamma=gamma, gradinit_lr=1e-9, gradinit_hvp=hvp)
+        )
 
         def step():
             search.expect_constraint = expect_constraint
@@ -237,7 +256,18 @@ def peak_memory(args):
         return out
 
     def measure(name):
-        cmd = [sys.executable, os.path.abspath(__file__), "--memory_of", name, "--batch_size", str(args.batch_size), "--length", str(args.length), "--device", args.device]
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--memory_of",
+            name,
+            "--batch_size",
+            str(args.batch_size),
+            "--length",
+            str(args.length),
+            "--device",
+            args.device,
+        ]
         cmd += ["--max_tokens", str(args.max_tokens)] if args.max_tokens else []
         cmd += ["--gradinit_max_tokens", str(args.gradinit_max_tokens)] if args.gradinit_max_tokens else []
         cmd += ["--small"] if args.small else []
@@ -265,15 +295,25 @@ def main(argv=None):
         times = time_variants(make_variants(model, batches), args)
     del model
     memory = peak_memory(args)
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
-    print(f"BART {size['layers']}+{size['layers']} layers, d {size['d_model']}, ffn {size['ffn']}, vocab {size['vocab']}: "
-          f"{n_params / 1e6:.1f}M parameters; training batch {args.train_rows}x{args.length} tokens, search batch "
-          f"{args.search_rows}x{args.length}; {device}; median of {args.repeats}")
-    print("| variant | time (ms) | time / train step | peak memory added (MB) | memory / train step | memory / adam_reference |")
+    device = (
+        torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"BART {size['layers']}+{size['layers']} layers, d {size['d_model']}, ffn {size['ffn']}, vocab "
+        f"{size['vocab']}: "
+        f"{n_params / 1e6:.1f}M parameters; training batch {args.train_rows}x{args.length} tokens, search batch "
+        f"{args.search_rows}x{args.length}; {device}; median of {args.repeats}"
+    )
+    print(
+        "| variant | time (ms) | time / train step | peak memory added (MB) | memory / train step | memory / "
+        "adam_reference |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for name in VARIANTS:
-        print(f"| {name} | {1000 * times[name]:.1f} | {times[name] / times['train']:.2f} | {memory[name] / 2**20:.0f} | "
-              f"{memory[name] / memory['train']:.2f} | {memory[name] / memory['adam_reference']:.2f} |")
+        print(
+            f"| {name} | {1000 * times[name]:.1f} | {times[name] / times['train']:.2f} | {memory[name] / 2**20:.0f} | "
+            f"{memory[name] / memory['train']:.2f} | {memory[name] / memory['adam_reference']:.2f} |"
+        )
     print("\n| whole search | Hessian-vector products | mean iteration / train step | peak memory / train step |")
     print("|---|---|---:|---:|")
     mixes = {}
@@ -283,7 +323,17 @@ def main(argv=None):
             peak = max(memory[constraint] if f > 0 else 0, memory["adam"] if f < 1 else 0) / memory["train"]
             mixes[f"{f:g}/{hvp}"] = {"time_ratio": mean, "memory_ratio": peak}
             print(f"| search at constraint fraction {f:g} | {hvp} | {mean:.2f} | {peak:.2f} |")
-    result = {"mixes": mixes, "size": size, "batch_size": args.train_rows, "search_batch_size": args.search_rows, "length": args.length, "device": device, "params": n_params, "seconds": times, "peak_bytes": memory}
+    result = {
+        "mixes": mixes,
+        "size": size,
+        "batch_size": args.train_rows,
+        "search_batch_size": args.search_rows,
+        "length": args.length,
+        "device": device,
+        "params": n_params,
+        "seconds": times,
+        "peak_bytes": memory,
+    }
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -17,15 +17,48 @@ from hf_gradinit.config import ETA_PER_LR
 
 # What the weights at step s depend on; a continued run must agree on all of them.
 TRAINING_FLAGS = (
-    "data_dir", "max_train_samples", "vocab_size", "max_length", "model", "init", "layers", "d_model", "ffn", "heads",
-    "dropout", "attention_dropout", "activation_dropout", "weight_decay", "label_smoothing", "batch_size",
-    "max_tokens", "lr_zero_steps", "lr_schedule", "bf16", "seed", "device", "heldout_every", "adam_beta2",
+    "data_dir",
+    "max_train_samples",
+    "vocab_size",
+    "max_length",
+    "model",
+    "init",
+    "layers",
+    "d_model",
+    "ffn",
+    "heads",
+    "dropout",
+    "attention_dropout",
+    "activation_dropout",
+    "weight_decay",
+    "label_smoothing",
+    "batch_size",
+    "max_tokens",
+    "lr_zero_steps",
+    "lr_schedule",
+    "bf16",
+    "seed",
+    "device",
+    "heldout_every",
+    "adam_beta2",
     "lr_schedule_horizon",
 )
 SEARCH_FLAGS = (
-    "gradinit_iters", "gradinit_batch_size", "gradinit_max_tokens", "gradinit_lr", "gradinit_eta", "gradinit_gamma",
-    "gradinit_max_scale", "gradinit_beta2", "gradinit_ln_min_scale", "gradinit_hvp", "gradinit_reference_step",
-    "gradinit_freeze_zero_biases", "gradinit_scales_from", "gradinit_scales_ln_floor", "search_seed",
+    "gradinit_iters",
+    "gradinit_batch_size",
+    "gradinit_max_tokens",
+    "gradinit_lr",
+    "gradinit_eta",
+    "gradinit_gamma",
+    "gradinit_max_scale",
+    "gradinit_beta2",
+    "gradinit_ln_min_scale",
+    "gradinit_hvp",
+    "gradinit_reference_step",
+    "gradinit_freeze_zero_biases",
+    "gradinit_scales_from",
+    "gradinit_scales_ln_floor",
+    "search_seed",
 )
 
 
@@ -49,9 +82,15 @@ def save_state(path, args, arm, lr, warmup, step, model, optimizer, schedule, ex
     """Write the state after `step` updates; written to a temporary file first, so a cut never leaves half a state."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     state = {
-        "step": step, "steps": args.steps, "flags": run_flags(args, arm, lr, warmup), "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None, **extra,
+        "step": step,
+        "steps": args.steps,
+        "flags": run_flags(args, arm, lr, warmup),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        **extra,
     }
     torch.save(state, path + ".tmp")
     os.replace(path + ".tmp", path)
@@ -61,8 +100,9 @@ def check_saved(path, args, arm, lr, warmup):
     """Refuse (naming the flag) a saved state this run cannot continue. The state is read memory-mapped, so every
     arm can be checked before any data is loaded or any arm trains, without reading its weights."""
     if os.path.isfile(path):
-        _refuse_if_incompatible(torch.load(path, map_location="cpu", weights_only=False, mmap=True), path, args, arm, lr,
-                                warmup)
+        _refuse_if_incompatible(
+            torch.load(path, map_location="cpu", weights_only=False, mmap=True), path, args, arm, lr, warmup
+        )
 
 
 def load_state(path, args, arm, lr, warmup):
@@ -80,14 +120,18 @@ def _refuse_if_incompatible(state, path, args, arm, lr, warmup):
         was = saved.get(name, ADDED_LATER.get(name))
         if was != value:
             flag = "--warmup_steps / --warmup_fraction" if name == "warmup" else f"--{name}"
-            raise SystemExit(f"{path}: saved with {flag} {was!r}, this run has {value!r}; "
-                             "continue it with the flags it was started with")
+            raise SystemExit(
+                f"{path}: saved with {flag} {was!r}, this run has {value!r}; "
+                "continue it with the flags it was started with"
+            )
     if state["step"] > args.steps:
         raise SystemExit(f"{path}: already trained {state['step']} steps, more than --steps {args.steps}")
     if args.lr_schedule != "constant" and args.steps != state["steps"]:
-        raise SystemExit(f"{path}: --steps {args.steps} differs from the run's {state['steps']}, and the "
-                         f"{args.lr_schedule} schedule's lr depends on --steps; "
-                         "only a constant schedule can be extended")
+        raise SystemExit(
+            f"{path}: --steps {args.steps} differs from the run's {state['steps']}, and the "
+            f"{args.lr_schedule} schedule's lr depends on --steps; "
+            "only a constant schedule can be extended"
+        )
 
 
 def restore(state, model, optimizer, schedule):

@@ -58,22 +58,49 @@ import confirmatory  # noqa: E402
 from run_state import check_saved, load_state, restore, save_state, state_path  # noqa: E402
 from token_spread import token_spread  # noqa: E402
 
-ARMS = {"A": "default init, no warmup", "B": "default init, warmup", "C": "GradInit, no warmup", "D": "Admin, no warmup"}
+ARMS = {
+    "A": "default init, no warmup",
+    "B": "default init, warmup",
+    "C": "GradInit, no warmup",
+    "D": "Admin, no warmup",
+}
 
 # --preset paper: the paper's IWSLT'14 model, batches, optimizer and GradInit flags (flags given explicitly win).
 PAPER = dict(
-    model="transformer", init="fairseq", layers=6, d_model=512, ffn=1024, heads=4, dropout=0.3,
-    attention_dropout=0.1, activation_dropout=0.1, weight_decay=1e-4, label_smoothing=0.1, max_tokens=4096,
-    gradinit_max_tokens=6000, gradinit_iters=780, gradinit_lr=2.5e-3, gradinit_beta2=0.98,
-    gradinit_gamma=1000.0, gradinit_max_scale=100.0, lrs=[5e-4], lr_schedule="linear", bf16=True, vocab_size=10000,
+    model="transformer",
+    init="fairseq",
+    layers=6,
+    d_model=512,
+    ffn=1024,
+    heads=4,
+    dropout=0.3,
+    attention_dropout=0.1,
+    activation_dropout=0.1,
+    weight_decay=1e-4,
+    label_smoothing=0.1,
+    max_tokens=4096,
+    gradinit_max_tokens=6000,
+    gradinit_iters=780,
+    gradinit_lr=2.5e-3,
+    gradinit_beta2=0.98,
+    gradinit_gamma=1000.0,
+    gradinit_max_scale=100.0,
+    lrs=[5e-4],
+    lr_schedule="linear",
+    bf16=True,
+    vocab_size=10000,
     max_length=128,
 )
 
 
 # This script's search flags before hf_gradinit 0.2, which `--gradinit_defaults 0.1` restores.
 SEARCH_DEFAULTS_0_1 = dict(
-    gradinit_iters=100, gradinit_lr=1e-2, gradinit_beta2=0.98, gradinit_hvp="finite_difference",
-    gradinit_reference_step=False, gradinit_freeze_zero_biases=False,
+    gradinit_iters=100,
+    gradinit_lr=1e-2,
+    gradinit_beta2=0.98,
+    gradinit_hvp="finite_difference",
+    gradinit_reference_step=False,
+    gradinit_freeze_zero_biases=False,
 )
 
 
@@ -93,8 +120,10 @@ def fill_search_defaults(args):
     else:
         package = GradInitArguments(gradinit_alg="adam")
         defaults = dict(
-            gradinit_iters=package.gradinit_iters, gradinit_lr=package.gradinit_lr,
-            gradinit_beta2=package.gradinit_beta2, gradinit_hvp=package.gradinit_hvp,
+            gradinit_iters=package.gradinit_iters,
+            gradinit_lr=package.gradinit_lr,
+            gradinit_beta2=package.gradinit_beta2,
+            gradinit_hvp=package.gradinit_hvp,
             gradinit_reference_step=not package.gradinit_step_moves_tied_output,
             gradinit_freeze_zero_biases=package.gradinit_freeze_zero_biases,
         )
@@ -109,22 +138,50 @@ def parse_args(argv=None):
     p.add_argument("--out", default=os.path.join("runs", "stability"))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--lrs", type=float, nargs="+", default=[5e-4, 1e-3])
-    p.add_argument("--arms", nargs="+", default=["A", "B", "C"], choices=list(ARMS),
-                   help="A, B, C (default), and D: Admin's profiled residual scales (benchmarks/admin.py), no warmup")
+    p.add_argument(
+        "--arms",
+        nargs="+",
+        default=["A", "B", "C"],
+        choices=list(ARMS),
+        help="A, B, C (default), and D: Admin's profiled residual scales (benchmarks/admin.py), no warmup",
+    )
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--max_tokens", type=int, default=None, help="token-budget training batches instead of --batch_size rows")
+    p.add_argument(
+        "--max_tokens", type=int, default=None, help="token-budget training batches instead of --batch_size rows"
+    )
     p.add_argument("--warmup_fraction", type=float, default=0.1, help="arm B's linear warmup, as a share of --steps")
-    p.add_argument("--warmup_steps", type=int, default=None,
-                   help="arm B's linear warmup in updates (wins over --warmup_fraction; keeps it fixed when --steps grows)")
-    p.add_argument("--lr_zero_steps", type=int, default=0,
-                   help="every arm: the first N of --steps updates at lr 0, so Adam's moment estimates fill on N batches "
-                   "before the weights move; the arm's schedule starts after them (a test of what warmup does)")
-    p.add_argument("--lr_schedule", default="constant", choices=["constant", "linear"], help="after warmup: constant, or linear decay to 0 at --steps")
-    p.add_argument("--lr_schedule_horizon", type=int, default=None,
-                   help="with --lr_schedule linear: the update at which the lr would reach 0 (default: --steps); the "
-                   "paper's 100000 keeps the lr near its peak in a run stopped long before")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast for training and evaluation on CUDA (the search stays float32)")
+    p.add_argument(
+        "--warmup_steps",
+        type=int,
+        default=None,
+        help="arm B's linear warmup in updates (wins over --warmup_fraction; keeps it fixed when --steps grows)",
+    )
+    p.add_argument(
+        "--lr_zero_steps",
+        type=int,
+        default=0,
+        help="every arm: the first N of --steps updates at lr 0, so Adam's moment estimates fill on N batches "
+        "before the weights move; the arm's schedule starts after them (a test of what warmup does)",
+    )
+    p.add_argument(
+        "--lr_schedule",
+        default="constant",
+        choices=["constant", "linear"],
+        help="after warmup: constant, or linear decay to 0 at --steps",
+    )
+    p.add_argument(
+        "--lr_schedule_horizon",
+        type=int,
+        default=None,
+        help="with --lr_schedule linear: the update at which the lr would reach 0 (default: --steps); the "
+        "paper's 100000 keeps the lr near its peak in a run stopped long before",
+    )
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bf16 autocast for training and evaluation on CUDA (the search stays float32)",
+    )
     p.add_argument("--preset", default=None, choices=["paper"], help="the paper's IWSLT'14 size and flags (see above)")
     p.add_argument("--parallel", action="store_true", help="one process per arm, side by side, then one merged report")
     p.add_argument("--eval_every", type=int, default=50)
@@ -132,8 +189,15 @@ def parse_args(argv=None):
     p.add_argument("--d_model", type=int, default=256)
     p.add_argument("--ffn", type=int, default=1024)
     p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--model", default="transformer", choices=["transformer", "bart"], help="fairseq's layout (Marian classes) or BART's")
-    p.add_argument("--init", default="fairseq", choices=["fairseq", "model"], help="fairseq's init or the model class's own")
+    p.add_argument(
+        "--model",
+        default="transformer",
+        choices=["transformer", "bart"],
+        help="fairseq's layout (Marian classes) or BART's",
+    )
+    p.add_argument(
+        "--init", default="fairseq", choices=["fairseq", "model"], help="fairseq's init or the model class's own"
+    )
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--attention_dropout", type=float, default=0.1)
     p.add_argument("--activation_dropout", type=float, default=0.1)
@@ -146,49 +210,106 @@ def parse_args(argv=None):
     p.add_argument("--max_length", type=int, default=64)
     p.add_argument("--max_train_samples", type=int, default=None)
     p.add_argument("--max_eval_samples", type=int, default=300, help="validation sentences for loss and BLEU")
-    p.add_argument("--heldout_every", type=int, default=None,
-                   help="a held-out test split carved out of the training file: of its sentence pairs (both sides end in "
-                   ". ? or ! and have at least 3 words, the validation file's rule), the N-th, 2N-th, ... in file order; "
-                   "left out of training and of the tokenizer, and scored (loss, greedy BLEU/chrF) after the last update")
+    p.add_argument(
+        "--heldout_every",
+        type=int,
+        default=None,
+        help="a held-out test split carved out of the training file: of its sentence pairs (both sides end in "
+        ". ? or ! and have at least 3 words, the validation file's rule), the N-th, 2N-th, ... in file order; "
+        "left out of training and of the tokenizer, and scored (loss, greedy BLEU/chrF) after the last update",
+    )
     p.add_argument("--label_smoothing", type=float, default=0.1)
-    p.add_argument("--gradinit_defaults", default="paper", choices=["paper", "0.1"],
-                   help="defaults of the search flags left unset: 'paper' (the package's, the GradInit authors' run) or "
-                   "'0.1' (this script's before hf_gradinit 0.2: --gradinit_iters 100 --gradinit_lr 1e-2 --gradinit_beta2 "
-                   "0.98, θ′ moving a tied output projection, zero biases free): add it to repeat a command of that time")
+    p.add_argument(
+        "--gradinit_defaults",
+        default="paper",
+        choices=["paper", "0.1"],
+        help="defaults of the search flags left unset: 'paper' (the package's, the GradInit authors' run) or "
+        "'0.1' (this script's before hf_gradinit 0.2: --gradinit_iters 100 --gradinit_lr 1e-2 --gradinit_beta2 "
+        "0.98, θ′ moving a tied output projection, zero biases free): add it to repeat a command of that time",
+    )
     p.add_argument("--gradinit_iters", type=int, default=None, help="default: 780 (the paper's)")
     p.add_argument("--gradinit_batch_size", type=int, default=None, help="defaults to --batch_size")
-    p.add_argument("--gradinit_max_tokens", type=int, default=None, help="token-budget search batches (default: --max_tokens, if given)")
+    p.add_argument(
+        "--gradinit_max_tokens",
+        type=int,
+        default=None,
+        help="token-budget search batches (default: --max_tokens, if given)",
+    )
     p.add_argument("--gradinit_lr", type=float, default=None, help="default: the package's (2.5e-3, the paper's)")
-    p.add_argument("--gradinit_eta", type=float, default=None,
-                   help="η of the search (default: 2 × the arm's lr, as GradInitConfig; §2a⁵)")
-    p.add_argument("--search_seed", type=int, default=None,
-                   help="seed of the search's batch order alone (default: --seed + 1, the rule of every earlier run); "
-                   "init and training batches keep --seed")
+    p.add_argument(
+        "--gradinit_eta",
+        type=float,
+        default=None,
+        help="η of the search (default: 2 × the arm's lr, as GradInitConfig; §2a⁵)",
+    )
+    p.add_argument(
+        "--search_seed",
+        type=int,
+        default=None,
+        help="seed of the search's batch order alone (default: --seed + 1, the rule of every earlier run); "
+        "init and training batches keep --seed",
+    )
     p.add_argument("--gradinit_gamma", type=float, default=1000.0)
     p.add_argument("--gradinit_max_scale", type=float, default=100.0)
     p.add_argument("--gradinit_beta2", type=float, default=None, help="default: the package's (0.98, the paper's)")
-    p.add_argument("--gradinit_ln_min_scale", type=float, default=None, help="lower bound of LayerNorm scales (default: 0.01, as weights)")
-    p.add_argument("--gradinit_hvp", default=None, choices=["finite_difference", "exact"], help="default: the package's")
+    p.add_argument(
+        "--gradinit_ln_min_scale",
+        type=float,
+        default=None,
+        help="lower bound of LayerNorm scales (default: 0.01, as weights)",
+    )
+    p.add_argument(
+        "--gradinit_hvp", default=None, choices=["finite_difference", "exact"], help="default: the package's"
+    )
     p.add_argument("--tag", default="", help="suffix of this run's results file and arm label (e.g. a C variant)")
-    p.add_argument("--gradinit_reference_step", type=_flag, nargs="?", const=True, default=None,
-                   help="the paper's code's θ′: a tied output projection stays at θ (gradinit_step_moves_tied_output=False); "
-                   "default: the package's (on for Adam)")
-    p.add_argument("--gradinit_freeze_zero_biases", type=_flag, nargs="?", const=True, default=None,
-                   help="biases whose scale reached 0 stay at 0, as the paper's code; default: the package's (on)")
-    p.add_argument("--gradinit_scales_from", default=None,
-                   help="arm C: apply the scales of an earlier search of the same model and seed (its folder or scales.json) "
-                   "instead of searching again; refused unless its initial norms are this model's")
-    p.add_argument("--gradinit_scales_ln_floor", type=float, default=None,
-                   help="with --gradinit_scales_from: raise the saved LayerNorm scales below this value to it (a diagnostic: "
-                   "the rest of the search kept, a LayerNorm gain the search shrank lifted)")
-    p.add_argument("--token_spread", action="store_true",
-                   help="at every evaluation, also the share of the encoder's output and of the least spread decoder layer's "
-                   "output that differs between tokens, dropout off (benchmarks/token_spread.py)")
-    p.add_argument("--resumable", action="store_true",
-                   help="save each arm's state under --out/state/ at every evaluation, and continue from a state found "
-                   "there: the same command started again resumes a cut run, and with more --steps (constant schedule) "
-                   "extends a finished one (benchmarks/run_state.py)")
-    p.add_argument("--save_models", action="store_true", help="save each arm's final model and tokenizer (save_pretrained) under --out/models/")
+    p.add_argument(
+        "--gradinit_reference_step",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=None,
+        help="the paper's code's θ′: a tied output projection stays at θ (gradinit_step_moves_tied_output=False); "
+        "default: the package's (on for Adam)",
+    )
+    p.add_argument(
+        "--gradinit_freeze_zero_biases",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=None,
+        help="biases whose scale reached 0 stay at 0, as the paper's code; default: the package's (on)",
+    )
+    p.add_argument(
+        "--gradinit_scales_from",
+        default=None,
+        help="arm C: apply the scales of an earlier search of the same model and seed (its folder or scales.json) "
+        "instead of searching again; refused unless its initial norms are this model's",
+    )
+    p.add_argument(
+        "--gradinit_scales_ln_floor",
+        type=float,
+        default=None,
+        help="with --gradinit_scales_from: raise the saved LayerNorm scales below this value to it (a diagnostic: "
+        "the rest of the search kept, a LayerNorm gain the search shrank lifted)",
+    )
+    p.add_argument(
+        "--token_spread",
+        action="store_true",
+        help="at every evaluation, also the share of the encoder's output and of the least spread decoder layer's "
+        "output that differs between tokens, dropout off (benchmarks/token_spread.py)",
+    )
+    p.add_argument(
+        "--resumable",
+        action="store_true",
+        help="save each arm's state under --out/state/ at every evaluation, and continue from a state found "
+        "there: the same command started again resumes a cut run, and with more --steps (constant schedule) "
+        "extends a finished one (benchmarks/run_state.py)",
+    )
+    p.add_argument(
+        "--save_models",
+        action="store_true",
+        help="save each arm's final model and tokenizer (save_pretrained) under --out/models/",
+    )
     p.add_argument("--num_beams", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tiny", action="store_true", help="a 1+1-layer d32 model on 400 pairs (smoke test)")
@@ -268,7 +389,10 @@ def load_data(args):
             return []
         src, tgt = zip(*pairs[split])
         enc = tokenizer(list(src), text_target=list(tgt), max_length=args.max_length, truncation=True)
-        return [{"input_ids": i, "attention_mask": m, "labels": l} for i, m, l in zip(enc["input_ids"], enc["attention_mask"], enc["labels"])]
+        return [
+            {"input_ids": i, "attention_mask": m, "labels": y}
+            for i, m, y in zip(enc["input_ids"], enc["attention_mask"], enc["labels"])
+        ]
 
     references = {split: [t for _, t in pairs[split]] for split in ("validation", "test")}
     return tokenizer, encode("train"), encode("validation"), encode("test"), references
@@ -278,11 +402,20 @@ def make_model(args, tokenizer):
     torch.manual_seed(args.seed)
     if args.model == "transformer":
         config = _scratch_config("transformer", tokenizer, "de", "en", args.max_length + 2)
-        config.update(dict(
-            d_model=args.d_model, encoder_layers=args.layers, decoder_layers=args.layers, encoder_ffn_dim=args.ffn,
-            decoder_ffn_dim=args.ffn, encoder_attention_heads=args.heads, decoder_attention_heads=args.heads,
-            dropout=args.dropout, attention_dropout=args.attention_dropout, activation_dropout=args.activation_dropout,
-        ))
+        config.update(
+            dict(
+                d_model=args.d_model,
+                encoder_layers=args.layers,
+                decoder_layers=args.layers,
+                encoder_ffn_dim=args.ffn,
+                decoder_ffn_dim=args.ffn,
+                encoder_attention_heads=args.heads,
+                decoder_attention_heads=args.heads,
+                dropout=args.dropout,
+                attention_dropout=args.attention_dropout,
+                activation_dropout=args.activation_dropout,
+            )
+        )
         model = MODEL_CLASSES["transformer"][1](config)
     else:
         model = make_bart(args, tokenizer)
@@ -293,13 +426,25 @@ def make_model(args, tokenizer):
 
 def make_bart(args, tokenizer):
     config = BartConfig(
-        vocab_size=len(tokenizer), d_model=args.d_model, encoder_layers=args.layers, decoder_layers=args.layers,
-        encoder_ffn_dim=args.ffn, decoder_ffn_dim=args.ffn, encoder_attention_heads=args.heads,
-        decoder_attention_heads=args.heads, dropout=args.dropout, attention_dropout=args.attention_dropout,
+        vocab_size=len(tokenizer),
+        d_model=args.d_model,
+        encoder_layers=args.layers,
+        decoder_layers=args.layers,
+        encoder_ffn_dim=args.ffn,
+        decoder_ffn_dim=args.ffn,
+        encoder_attention_heads=args.heads,
+        decoder_attention_heads=args.heads,
+        dropout=args.dropout,
+        attention_dropout=args.attention_dropout,
         activation_dropout=args.activation_dropout,
-        activation_function="relu", scale_embedding=True, max_position_embeddings=args.max_length + 2,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id,
+        activation_function="relu",
+        scale_embedding=True,
+        max_position_embeddings=args.max_length + 2,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        forced_eos_token_id=tokenizer.eos_token_id,
     )
     return BartForConditionalGeneration(config)
 
@@ -334,7 +479,9 @@ def training_order(train, args):
 def search_order(train, args):
     budget = args.gradinit_max_tokens or (args.max_tokens if args.gradinit_batch_size is None else None)
     if budget is None:
-        return batch_order(len(train), args.gradinit_batch_size or args.batch_size, args.gradinit_iters, search_seed(args))
+        return batch_order(
+            len(train), args.gradinit_batch_size or args.batch_size, args.gradinit_iters, search_seed(args)
+        )
     return budget_order(example_lengths(train), budget, args.gradinit_iters, search_seed(args), min_rows=3)
 
 
@@ -379,7 +526,12 @@ def validation_bleu(model, tokenizer, batches, references, args):
     hyps = []
     for b in batches:
         with autocast(args):
-            out = model.generate(input_ids=b["input_ids"], attention_mask=b["attention_mask"], num_beams=args.num_beams, max_length=args.max_length)
+            out = model.generate(
+                input_ids=b["input_ids"],
+                attention_mask=b["attention_mask"],
+                num_beams=args.num_beams,
+                max_length=args.max_length,
+            )
         hyps += [h.strip() for h in tokenizer.batch_decode(out, skip_special_tokens=True)]
     model.train()
     return sacrebleu.corpus_bleu(hyps, [references]).score, sacrebleu.corpus_chrf(hyps, [references]).score
@@ -392,7 +544,10 @@ def apply_saved_scales(model, path, ln_floor=None):
     if ln_floor is not None:
         lifted = {n: s for n, s in result.scales.items() if result.groups[n] == "norm" and s < ln_floor}
         result.scales.update({n: ln_floor for n in lifted})
-        print(f"  [C] LayerNorm scales raised to {ln_floor}: " + ", ".join(f"{n} ({s:.3g})" for n, s in lifted.items()), flush=True)
+        print(
+            f"  [C] LayerNorm scales raised to {ln_floor}: " + ", ".join(f"{n} ({s:.3g})" for n, s in lifted.items()),
+            flush=True,
+        )
     params = dict(model.named_parameters())
     missing = sorted(set(result.scales) - set(params))
     if missing:
@@ -401,10 +556,15 @@ def apply_saved_scales(model, path, ln_floor=None):
         for name, scale in result.scales.items():
             norm = params[name].float().norm().item()  # as the search measured it
             if not math.isclose(norm, result.init_norms[name], rel_tol=1e-5, abs_tol=1e-8):
-                raise ValueError(f"{path}: {name} starts at norm {norm:.6g}, the search started at {result.init_norms[name]:.6g} "
-                                 "(another model, init or seed)")
+                raise ValueError(
+                    f"{path}: {name} starts at norm {norm:.6g}, the search started at {result.init_norms[name]:.6g} "
+                    "(another model, init or seed)"
+                )
             params[name].mul_(scale)
-    print(f"  [C] scales of {path} applied ({len(result.scales)} tensors, {result.iterations} search iterations)", flush=True)
+    print(
+        f"  [C] scales of {path} applied ({len(result.scales)} tensors, {result.iterations} search iterations)",
+        flush=True,
+    )
     return result
 
 
@@ -450,22 +610,40 @@ def search_scales(model, lr, args, train, collate, to_device):
     """Arm C's search on the search batches, saved (scales.json and a plot) under --out."""
     gi_batches = (to_device(collate([train[i] for i in idx])) for idx in search_order(train, args))
     gi_args = GradInitArguments(
-        gradinit_iters=args.gradinit_iters, gradinit_lr=args.gradinit_lr, gradinit_eta=search_eta(args, lr),
-        gradinit_gamma=args.gradinit_gamma, gradinit_max_scale=args.gradinit_max_scale,
-        gradinit_beta2=args.gradinit_beta2, gradinit_hvp=args.gradinit_hvp, gradinit_ln_min_scale=args.gradinit_ln_min_scale,
+        gradinit_iters=args.gradinit_iters,
+        gradinit_lr=args.gradinit_lr,
+        gradinit_eta=search_eta(args, lr),
+        gradinit_gamma=args.gradinit_gamma,
+        gradinit_max_scale=args.gradinit_max_scale,
+        gradinit_beta2=args.gradinit_beta2,
+        gradinit_hvp=args.gradinit_hvp,
+        gradinit_ln_min_scale=args.gradinit_ln_min_scale,
         gradinit_step_moves_tied_output=not args.gradinit_reference_step,
         gradinit_freeze_zero_biases=args.gradinit_freeze_zero_biases,
     )
 
     def report(record, _search):
         if record["step"] % 10 == 0 or record["step"] == 1:
-            print(f"  [C{args.tag}] search {record['step']}: loss {record['loss']:.3f} ‖g‖ {record['grad_norm']:.4g} "
-                  f"{'constraint' if record['constraint'] else 'objective'}", flush=True)
+            print(
+                f"  [C{args.tag}] search {record['step']}: loss {record['loss']:.3f} ‖g‖ {record['grad_norm']:.4g} "
+                f"{'constraint' if record['constraint'] else 'objective'}",
+                flush=True,
+            )
 
-    result = gradinit(model, gi_batches, gi_args, loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing),
-                      callback=report, progress_bar=False)
-    folder = os.path.join(args.out, f"gradinit_C{args.tag}" + (f"_seed{args.seed}" if args.seed != 1 else "")
-                          + (f"_search{args.search_seed}" if args.search_seed is not None else ""))
+    result = gradinit(
+        model,
+        gi_batches,
+        gi_args,
+        loss_fn=lambda m, b: loss_of(m, b, args.label_smoothing),
+        callback=report,
+        progress_bar=False,
+    )
+    folder = os.path.join(
+        args.out,
+        f"gradinit_C{args.tag}"
+        + (f"_seed{args.seed}" if args.seed != 1 else "")
+        + (f"_search{args.search_seed}" if args.search_seed is not None else ""),
+    )
     result.save(folder)
     plot_scales(result, os.path.join(folder, "scales.png"))
     return result
@@ -492,15 +670,22 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, r
             "grad_norm_last": result.history[-1]["grad_norm"],
             **result.scale_summary(),
             "arguments": result.arguments,  # every gradinit_* value the search ran with
-            "report": result.report(),  # ‖g‖ against γ, constraint share, scales at a bound (hf_gradinit.search_report)
+            # ‖g‖ against γ, the constraint share, the scales at a bound (hf_gradinit.search_report)
+            "report": result.report(),
         }
     if arm == "D":  # Admin's ω on every residual branch (trainable), set by a profiling pass on the first batch
         admin.attach(model)
         if resumed is None:
             admin.profile(model, to_device(collate([train[i] for i in order[0]])))
     # Fused AdamW on a GPU: one kernel per step instead of several per tensor (the same update).
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, args.adam_beta2), eps=1e-8,
-                                  weight_decay=args.weight_decay, fused=str(args.device).startswith("cuda") or None)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=lr,
+        betas=(0.9, args.adam_beta2),
+        eps=1e-8,
+        weight_decay=args.weight_decay,
+        fused=str(args.device).startswith("cuda") or None,
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(warmup, args))
     curve, spread_at_start, done, earlier_seconds = [], None, 0, 0.0
     if resumed is not None:
@@ -530,30 +715,68 @@ def run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, r
             if not math.isfinite(train_loss):
                 curve.append({"step": step, "train_loss": train_loss, "val_loss": float("nan")})
                 break
-            curve.append({"step": step, "train_loss": train_loss, "val_loss": validation_loss(model, val_batches, args)})
+            curve.append(
+                {"step": step, "train_loss": train_loss, "val_loss": validation_loss(model, val_batches, args)}
+            )
             spread = ""
             if args.token_spread:
                 shares = spread_summary(model, val_batches)
                 curve[-1].update({f"spread_{name}": share for name, share in shares.items()})
                 spread = "  " + format_spread(shares)
-            print(f"  [{arm}{args.tag} lr={lr:g}] step {step}: train {train_loss:.3f}  val {curve[-1]['val_loss']:.3f}{spread}", flush=True)
+            print(
+                f"  [{arm}{args.tag} lr={lr:g}] step {step}: train {train_loss:.3f}  val "
+                f"{curve[-1]['val_loss']:.3f}{spread}",
+                flush=True,
+            )
             if args.resumable:
-                save_state(path, args, arm, lr, warmup, step, model, optimizer, schedule, {
-                    "curve": curve, "spread_at_start": spread_at_start, "search": search,
-                    "seconds": earlier_seconds + time.time() - start,
-                })
+                save_state(
+                    path,
+                    args,
+                    arm,
+                    lr,
+                    warmup,
+                    step,
+                    model,
+                    optimizer,
+                    schedule,
+                    {
+                        "curve": curve,
+                        "spread_at_start": spread_at_start,
+                        "search": search,
+                        "seconds": earlier_seconds + time.time() - start,
+                    },
+                )
     bleu, chrf = validation_bleu(model, tokenizer, val_batches, references["validation"], args)
     test = {}
     if test_batches:  # the held-out split, scored once, after the last update
         test["test_loss"] = validation_loss(model, test_batches, args)
-        test["test_bleu"], test["test_chrf"] = validation_bleu(model, tokenizer, test_batches, references["test"], args)
-        print(f"  [{arm}{args.tag} lr={lr:g}] held-out test: loss {test['test_loss']:.3f}  BLEU {test['test_bleu']:.2f}  "
-              f"chrF {test['test_chrf']:.1f}", flush=True)
+        test["test_bleu"], test["test_chrf"] = validation_bleu(
+            model, tokenizer, test_batches, references["test"], args
+        )
+        print(
+            f"  [{arm}{args.tag} lr={lr:g}] held-out test: loss {test['test_loss']:.3f}  BLEU "
+            f"{test['test_bleu']:.2f}  "
+            f"chrF {test['test_chrf']:.1f}",
+            flush=True,
+        )
     if args.save_models:
         folder = os.path.join(args.out, "models", f"{arm}{args.tag}-lr{lr:g}-seed{args.seed}")
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    return {"arm": arm + args.tag, "lr": lr, "seed": args.seed, "warmup_steps": warmup, "lr_zero_steps": args.lr_zero_steps, "spread_at_start": spread_at_start, "curve": curve, "bleu": bleu, "chrf": chrf, **test, "gradinit": search, "seconds": earlier_seconds + time.time() - start}
+    return {
+        "arm": arm + args.tag,
+        "lr": lr,
+        "seed": args.seed,
+        "warmup_steps": warmup,
+        "lr_zero_steps": args.lr_zero_steps,
+        "spread_at_start": spread_at_start,
+        "curve": curve,
+        "bleu": bleu,
+        "chrf": chrf,
+        **test,
+        "gradinit": search,
+        "seconds": earlier_seconds + time.time() - start,
+    }
 
 
 def plot(results, path):
@@ -575,10 +798,21 @@ def plot(results, path):
             style = styles[variants.setdefault(r["arm"], sum(a[0] == base for a in variants)) % len(styles)]
             first = r["arm"] not in labelled  # one legend entry per arm, however many seeds
             labelled.add(r["arm"])
-            ax.plot(steps, [c["train_loss"] for c in r["curve"]], color=color, linestyle=style, alpha=0.4,
-                    label=f"{r['arm']}: {ARMS[base]} (train)" if first else None)
-            ax.plot(steps, [c["val_loss"] for c in r["curve"]], color=color, linestyle=style,
-                    label=f"{r['arm']} (validation)" if first else None)
+            ax.plot(
+                steps,
+                [c["train_loss"] for c in r["curve"]],
+                color=color,
+                linestyle=style,
+                alpha=0.4,
+                label=f"{r['arm']}: {ARMS[base]} (train)" if first else None,
+            )
+            ax.plot(
+                steps,
+                [c["val_loss"] for c in r["curve"]],
+                color=color,
+                linestyle=style,
+                label=f"{r['arm']} (validation)" if first else None,
+            )
         seeds = sorted({r.get("seed") for r in results if r["lr"] == lr} - {None})
         ax.set_title(f"lr {lr:g}" + (f", seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else ""))
         ax.set_xlabel("step")
@@ -596,7 +830,9 @@ def make_collate(tokenizer):
 
     def collate(rows):
         batch = pad(rows)
-        batch["decoder_input_ids"] = shift_tokens_right(batch["labels"], tokenizer.pad_token_id, tokenizer.eos_token_id)
+        batch["decoder_input_ids"] = shift_tokens_right(
+            batch["labels"], tokenizer.pad_token_id, tokenizer.eos_token_id
+        )
         return batch
 
     return collate
@@ -610,13 +846,24 @@ def report(results, out, reach=6.5):
             for c in r["curve"]:
                 w.writerow([r["lr"], r["arm"], c["step"], c["train_loss"], c["val_loss"]])
     plot(results, os.path.join(out, "curves.png"))
-    print("\n| lr | arm | final train loss | final val loss | val BLEU | val chrF | GradInit scales (min/mean/max) | seconds |")
+    print(
+        "\n| lr | arm | final train loss | final val loss | val BLEU | val chrF | GradInit scales (min/mean/max) | "
+        "seconds |"
+    )
     print("|---|---|---:|---:|---:|---:|---|---:|")
     for r in results:
         last = r["curve"][-1]
         g = r["gradinit"]
-        scales = f"{g['scale_min']:.2f}/{g['scale_mean']:.2f}/{g['scale_max']:.2f}, constraint {100 * g['constraint_fraction']:.0f}%" if g else ""
-        print(f"| {r['lr']:g} | {r['arm']}: {ARMS[r['arm'][0]]} | {last['train_loss']:.3f} | {last['val_loss']:.3f} | {r['bleu']:.2f} | {r['chrf']:.1f} | {scales} | {r['seconds']:.0f} |")
+        scales = (
+            f"{g['scale_min']:.2f}/{g['scale_mean']:.2f}/{g['scale_max']:.2f}, constraint "
+            f"{100 * g['constraint_fraction']:.0f}%"
+            if g
+            else ""
+        )
+        print(
+            f"| {r['lr']:g} | {r['arm']}: {ARMS[r['arm'][0]]} | {last['train_loss']:.3f} | {last['val_loss']:.3f} | "
+            f"{r['bleu']:.2f} | {r['chrf']:.1f} | {scales} | {r['seconds']:.0f} |"
+        )
     if any(len(runs) > 1 for runs in _by_arm(results).values()):
         seed_summary(results, reach)
     confirmatory.report(results, out)
@@ -646,10 +893,19 @@ def seed_summary(results, reach):
     print("| lr | arm | seeds | " + " | ".join(f"val @{s}" for s in shown) + " | reach | BLEU | chrF |")
     print("|---|---|---:|" + "---:|" * len(shown) + "---|---:|---:|")
     for (lr, arm), runs in sorted(_by_arm(results).items()):
-        at = [_mean_sd([next((c["val_loss"] for c in r["curve"] if c["step"] == s), None) for r in runs]) for s in shown]
-        reached = [next((c["step"] for c in r["curve"] if c["val_loss"] <= reach), None) for r in sorted(runs, key=lambda r: r.get("seed", 0))]
+        at = [
+            _mean_sd([next((c["val_loss"] for c in r["curve"] if c["step"] == s), None) for r in runs]) for s in shown
+        ]
+        reached = [
+            next((c["step"] for c in r["curve"] if c["val_loss"] <= reach), None)
+            for r in sorted(runs, key=lambda r: r.get("seed", 0))
+        ]
         reached = ", ".join("—" if x is None else str(x) for x in reached)
-        print(f"| {lr:g} | {arm} | {len(runs)} | " + " | ".join(at) + f" | {reached} | {_mean_sd([r['bleu'] for r in runs])} | {_mean_sd([r['chrf'] for r in runs])} |")
+        print(
+            f"| {lr:g} | {arm} | {len(runs)} | "
+            + " | ".join(at)
+            + f" | {reached} | {_mean_sd([r['bleu'] for r in runs])} | {_mean_sd([r['chrf'] for r in runs])} |"
+        )
     finals = {(r["lr"], r["arm"], r.get("seed")): r["curve"][-1]["val_loss"] for r in results}
     cases = sorted({(lr, seed) for lr, arm, seed in finals if arm.startswith("C")}, key=lambda k: (k[0], k[1] or 0))
 
@@ -657,13 +913,17 @@ def seed_summary(results, reach):
         return "—" if value is None else f"{arm}: {value:.3f}"
 
     if cases:
-        print("\nThe claim, per seed (final validation loss): holds if C ends within 0.1 of B and at least 0.5 below A; "
-              "every C and B variant (tag) of a seed, '—' where an arm has not run.")
+        print(
+            "\nThe claim, per seed (final validation loss): holds if C ends within 0.1 of B and at least 0.5 below A; "
+            "every C and B variant (tag) of a seed, '—' where an arm has not run."
+        )
         print("| lr | seed | A | B | C | C − B | A − C | holds |")
         print("|---|---:|---|---|---|---:|---:|---|")
         for lr, seed in cases:
-            variants = {base: sorted(arm for l, arm, s in finals if l == lr and s == seed and arm.startswith(base))
-                        for base in "ABC"}
+            variants = {
+                base: sorted(arm for r, arm, s in finals if r == lr and s == seed and arm.startswith(base))
+                for base in "ABC"
+            }
             a_arm = "A" if "A" in variants["A"] else next(iter(variants["A"]), None)
             a = finals.get((lr, a_arm, seed))
             for c_arm in variants["C"]:
@@ -673,16 +933,24 @@ def seed_summary(results, reach):
                     cb = f"{c - b:+.3f}" if b is not None else "—"
                     ac = f"{a - c:+.3f}" if a is not None else "—"
                     holds = "—" if a is None or b is None else ("yes" if c - b <= 0.1 and a - c >= 0.5 else "no")
-                    print(f"| {lr:g} | {seed} | {cell(a_arm, a)} | {cell(b_arm, b)} | {cell(c_arm, c)} | {cb} | {ac} | {holds} |")
+                    print(
+                        f"| {lr:g} | {seed} | {cell(a_arm, a)} | {cell(b_arm, b)} | {cell(c_arm, c)} | {cb} | {ac} | "
+                        f"{holds} |"
+                    )
     searches = [r for r in results if r["gradinit"]]
     if searches:
-        print("\n| arm | seed | ‖g‖ first → last | constraint fraction | first objective step | scales min / mean / max |")
+        print(
+            "\n| arm | seed | ‖g‖ first → last | constraint fraction | first objective step | scales min / mean / "
+            "max |"
+        )
         print("|---|---:|---|---:|---:|---|")
         for r in sorted(searches, key=lambda r: (r["arm"], r.get("seed", 0))):
             g = r["gradinit"]
-            print(f"| {r['arm']} | {r.get('seed', '')} | {g['grad_norm_first']:,.0f} → {g['grad_norm_last']:,.0f} | "
-                  f"{g['constraint_fraction']:.2f} | {g['first_objective_step'] or '—'} | "
-                  f"{g['scale_min']:.2f} / {g['scale_mean']:.2f} / {g['scale_max']:.2f} |")
+            print(
+                f"| {r['arm']} | {r.get('seed', '')} | {g['grad_norm_first']:,.0f} → {g['grad_norm_last']:,.0f} | "
+                f"{g['constraint_fraction']:.2f} | {g['first_objective_step'] or '—'} | "
+                f"{g['scale_min']:.2f} / {g['scale_mean']:.2f} / {g['scale_max']:.2f} |"
+            )
 
 
 def merged_results(out):
@@ -704,9 +972,11 @@ def run_parallel(args):
     drop |= {i + 1 + k for i in drop for k in range(len(args.arms))}
     base = [a for i, a in enumerate(base) if i not in drop and not a.startswith("--arms=")]
     procs = [
-        subprocess.Popen([sys.executable, os.path.abspath(__file__), *base, "--arms", arm],
-                         stdout=open(os.path.join(args.out, f"log_{arm}{args.tag}_seed{args.seed}.txt"), "w"),
-                         stderr=subprocess.STDOUT)
+        subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), *base, "--arms", arm],
+            stdout=open(os.path.join(args.out, f"log_{arm}{args.tag}_seed{args.seed}.txt"), "w"),
+            stderr=subprocess.STDOUT,
+        )
         for arm in args.arms
     ]
     codes = [p.wait() for p in procs]
@@ -742,14 +1012,18 @@ def main(argv=None):
 
     val_batches, test_batches = batches(val), batches(test)
     order = training_order(train, args)
-    print(f"{len(train)} training pairs, {len(val)} validation sentences, {len(test)} held-out test pairs, "
-          f"vocab {len(tokenizer)}, device {args.device}")
+    print(
+        f"{len(train)} training pairs, {len(val)} validation sentences, {len(test)} held-out test pairs, "
+        f"vocab {len(tokenizer)}, device {args.device}"
+    )
     results = []
     results_path = os.path.join(args.out, f"results_{''.join(args.arms)}{args.tag}_seed{args.seed}.json")
     for lr in args.lrs:
         for arm in args.arms:
             print(f"arm {arm}{args.tag} ({ARMS[arm]}), lr {lr:g}", flush=True)
-            results.append(run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, references, collate))
+            results.append(
+                run_arm(arm, lr, args, tokenizer, train, order, val_batches, test_batches, references, collate)
+            )
             with open(results_path + ".tmp", "w") as f:  # after every arm: a cut run keeps its arms
                 json.dump({"args": vars(args), "results": results}, f, indent=2)
             # renamed into place whole: with --parallel the other arms' processes read this file for their report

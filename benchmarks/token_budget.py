@@ -41,10 +41,19 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
     # The model and data flags of stability.py: d 128, ffn 512, 6+6 layers, fairseq's init.
-    model_args = stability.parse_args([
-        "--data_dir", args.data_dir, "--d_model", "128", "--ffn", "512", "--device", args.device,
-        *(["--tiny"] if args.tiny else ["--max_train_samples", str(args.max_train_samples)]),
-    ])
+    model_args = stability.parse_args(
+        [
+            "--data_dir",
+            args.data_dir,
+            "--d_model",
+            "128",
+            "--ffn",
+            "512",
+            "--device",
+            args.device,
+            *(["--tiny"] if args.tiny else ["--max_train_samples", str(args.max_train_samples)]),
+        ]
+    )
     return args, model_args
 
 
@@ -106,19 +115,29 @@ def main(argv=None):
                 s["rows"].append(len(rows))
                 s["target"].append(int((batch["labels"] != -100).sum()))
                 s["padding"].append(padding_share(batch))
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{len(train)} training pairs (lengths {int(lengths.min())}-{int(lengths.max())}), model d {margs.d_model} "
-          f"ffn {margs.ffn} {margs.layers}+{margs.layers}; {device}; {args.steps} steps of each kind, alternating")
-    print(f"mean real target tokens per batch over the whole epoch: rows {mean_target:.0f}, budget "
-          f"{statistics.mean(target_tokens(train, b) for b in budget_batches):.0f}")
-    print("| batches | rows / batch | real target tokens / batch | padding share | s / step | real target tokens / s |")
+    device = (
+        torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"{len(train)} training pairs (lengths {int(lengths.min())}-{int(lengths.max())}), model d {margs.d_model} "
+        f"ffn {margs.ffn} {margs.layers}+{margs.layers}; {device}; {args.steps} steps of each kind, alternating"
+    )
+    print(
+        f"mean real target tokens per batch over the whole epoch: rows {mean_target:.0f}, budget "
+        f"{statistics.mean(target_tokens(train, b) for b in budget_batches):.0f}"
+    )
+    print(
+        "| batches | rows / batch | real target tokens / batch | padding share | s / step | real target tokens / s |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     out = {}
     for name, s in stats.items():
         throughput = sum(s["target"]) / sum(s["seconds"])
         out[name] = throughput
-        print(f"| {name} | {np.mean(s['rows']):.0f} | {np.mean(s['target']):.0f} | {np.mean(s['padding']):.2f} | "
-              f"{np.mean(s['seconds']):.2f} | {throughput:.0f} |")
+        print(
+            f"| {name} | {np.mean(s['rows']):.0f} | {np.mean(s['target']):.0f} | {np.mean(s['padding']):.2f} | "
+            f"{np.mean(s['seconds']):.2f} | {throughput:.0f} |"
+        )
     rows_name, budget_name = kinds
     print(f"\nthroughput ratio, token budget / rows: {out[budget_name] / out[rows_name]:.2f}")
     return out

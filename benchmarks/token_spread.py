@@ -14,7 +14,8 @@ import torch
 def token_spread(model, batches, train_mode: bool) -> dict[str, float]:
     """Share of the hidden states' energy that differs between tokens, for the encoder's output ("encoder") and each
     decoder layer's output ("decoder@i"): sum_t |h_t - mean|^2 / sum_t |h_t|^2 = 1 - |sum_t h_t|^2 / (n sum_t |h_t|^2)
-    over the n real (non-padding) positions of all batches. Leaves the model in train mode if `train_mode`, else eval."""
+    over the n real (non-padding) positions of all batches. Leaves the model in train mode if `train_mode`, else
+    eval."""
     model.train(train_mode)
     sums, squares, counts = {}, {}, {}
     for batch in batches:

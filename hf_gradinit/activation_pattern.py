@@ -83,7 +83,9 @@ class ActivationPattern:
                     )
                 mask = masks.popleft()
                 if mask.shape != x.shape:
-                    raise RuntimeError(f"recorded activation pattern of shape {tuple(mask.shape)}, input {tuple(x.shape)}")
+                    raise RuntimeError(
+                        f"recorded activation pattern of shape {tuple(mask.shape)}, input {tuple(x.shape)}"
+                    )
                 return x * mask if negative_slope == 0 else torch.where(mask, x, x * negative_slope)
 
             return forward

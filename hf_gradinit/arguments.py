@@ -263,7 +263,8 @@ class GradInitArguments:
         """Give the fields left at `None` their value under `gradinit_defaults` (idempotent)."""
         if self.gradinit_defaults not in DEFAULTS:
             raise ValueError(
-                f"gradinit_defaults must be one of {', '.join(map(repr, DEFAULTS_CHOICES))}, got {self.gradinit_defaults!r}."
+                f"gradinit_defaults must be one of {', '.join(map(repr, DEFAULTS_CHOICES))}, got "
+                f"{self.gradinit_defaults!r}."
             )
         if self.gradinit_alg not in ("adam", "sgd"):
             raise ValueError(f"gradinit_alg must be 'adam' or 'sgd', got {self.gradinit_alg!r}.")
@@ -282,12 +283,17 @@ class GradInitArguments:
         _check_int("gradinit_iters", self.gradinit_iters, 0)
         if self.gradinit_batch_size is not None:
             # S̃ (the first 2/3 rows) and S (the last 2/3) are the same rows below 3 rows.
-            _check_int("gradinit_batch_size", self.gradinit_batch_size, MIN_SEARCH_BATCH_ROWS, "so that S̃ and S differ")
+            _check_int(
+                "gradinit_batch_size", self.gradinit_batch_size, MIN_SEARCH_BATCH_ROWS, "so that S̃ and S differ"
+            )
         if self.gradinit_max_tokens is not None:
-            _check_int("gradinit_max_tokens", self.gradinit_max_tokens, MIN_SEARCH_BATCH_ROWS, "so that S̃ and S differ")
+            _check_int(
+                "gradinit_max_tokens", self.gradinit_max_tokens, MIN_SEARCH_BATCH_ROWS, "so that S̃ and S differ"
+            )
             if self.gradinit_batch_size is not None:
                 raise ValueError(
-                    "Set gradinit_batch_size (rows) or gradinit_max_tokens (tokens) for the search's batches, not both."
+                    "Set gradinit_batch_size (rows) or gradinit_max_tokens (tokens) for the search's batches, not "
+                    "both."
                 )
         for name in ("gradinit_lr", "gradinit_eta", "gradinit_gamma"):
             _check_float(name, getattr(self, name), positive=True)
@@ -315,7 +321,8 @@ class GradInitArguments:
         _check_float("gradinit_grad_clip", self.gradinit_grad_clip, non_negative=True, note=" (0 = off)")
         if not self.gradinit_step_moves_tied_output and self.gradinit_alg != "adam":
             raise ValueError(
-                "gradinit_step_moves_tied_output=False (the paper's code's θ′) is implemented for gradinit_alg='adam', "
+                "gradinit_step_moves_tied_output=False (the paper's code's θ′) is implemented for "
+                "gradinit_alg='adam', "
                 f"got {self.gradinit_alg!r}."
             )
 

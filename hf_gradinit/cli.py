@@ -22,8 +22,17 @@ logger = logging.getLogger("hf_gradinit")
 
 # Training flags `hf-gradinit init --help` shows beside the GradInit, model and data flags; `--help-all` lists all.
 ESSENTIAL_TRAINING_FLAGS = (
-    "output_dir", "learning_rate", "per_device_train_batch_size", "max_tokens", "seed", "use_cpu", "bf16",
-    "push_to_hub", "hub_model_id", "hub_private_repo", "hub_token",
+    "output_dir",
+    "learning_rate",
+    "per_device_train_batch_size",
+    "max_tokens",
+    "seed",
+    "use_cpu",
+    "bf16",
+    "push_to_hub",
+    "hub_model_id",
+    "hub_private_repo",
+    "hub_token",
 )
 
 
@@ -46,14 +55,18 @@ def init_help() -> str:
     lines = ["usage: hf-gradinit init [flags]   (or: hf-gradinit init flags.json)", ""] + textwrap.wrap(
         "Run the GradInit scale search on the training data and write output_dir/gradinit/ (model, tokenizer, "
         "scales.json, model card); with --push_to_hub, push it. The flags are those of "
-        "examples/translation/run_translation.py.", 104,
+        "examples/translation/run_translation.py.",
+        104,
     )
     groups = [
         ("GradInit", GradInitConfig, lambda name: name.startswith("gradinit")),
         ("model", ModelArguments, lambda name: True),
         ("data", DataTrainingArguments, lambda name: True),
-        ("training (essential; --help-all lists every flag of Seq2SeqTrainingArguments)", GradInitConfig,
-         lambda name: name in ESSENTIAL_TRAINING_FLAGS),
+        (
+            "training (essential; --help-all lists every flag of Seq2SeqTrainingArguments)",
+            GradInitConfig,
+            lambda name: name in ESSENTIAL_TRAINING_FLAGS,
+        ),
     ]
     for title, cls, keep in groups:
         lines += ["", f"{title}:"] + _flag_lines(cls, keep)
@@ -83,7 +96,11 @@ def init(argv: list[str]) -> None:
         raise ValueError("hf-gradinit init searches on training data: pass --train_file or --dataset_name.")
     args.do_train, args.gradinit = True, True
     # The pushed artifact is the initialization itself: it goes to --hub_model_id as given.
-    repo_id = (args.gradinit_hub_model_id or args.hub_model_id or os.path.basename(os.path.normpath(args.output_dir))) if args.push_to_hub else None
+    repo_id = (
+        (args.gradinit_hub_model_id or args.hub_model_id or os.path.basename(os.path.normpath(args.output_dir)))
+        if args.push_to_hub
+        else None
+    )
     args.push_to_hub = args.gradinit_push_to_hub = False
     if repo_id is not None:
         repo_id = check_hub_access(repo_id, private=args.hub_private_repo, token=args.hub_token)
@@ -96,7 +113,10 @@ def init(argv: list[str]) -> None:
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
         processing_class=tokenizer,
     )
-    trainer.gradinit_card_data = {"datasets": [dataset_label(data_args)], "languages": [data_args.source_lang, data_args.target_lang]}
+    trainer.gradinit_card_data = {
+        "datasets": [dataset_label(data_args)],
+        "languages": [data_args.source_lang, data_args.target_lang],
+    }
     if repo_id is not None:
         trainer.gradinit_card_data["model_name"] = repo_id
     trainer.gradinit()
@@ -116,7 +136,9 @@ def push(argv: list[str]) -> None:
     parser.add_argument("--token", default=None)
     ns = parser.parse_args(argv)
     if not os.path.isdir(ns.save_directory):
-        raise FileNotFoundError(f"{ns.save_directory}: no such folder (give a folder the search wrote, e.g. out/gradinit).")
+        raise FileNotFoundError(
+            f"{ns.save_directory}: no such folder (give a folder the search wrote, e.g. out/gradinit)."
+        )
     print(f"Pushed to {push_initialization_to_hub(ns.save_directory, ns.repo_id, private=ns.private, token=ns.token)}")
 
 
@@ -129,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
         print(__doc__)
         raise SystemExit(0 if argv else 2)
     if argv[0] not in COMMANDS:
-        print(f"hf-gradinit: unknown command {argv[0]!r} (commands: {', '.join(COMMANDS)})\n\n{__doc__}", file=sys.stderr)
+        print(
+            f"hf-gradinit: unknown command {argv[0]!r} (commands: {', '.join(COMMANDS)})\n\n{__doc__}", file=sys.stderr
+        )
         raise SystemExit(2)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     from .hub import GradInitPushError

@@ -147,7 +147,9 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         self.validate_gradinit_arguments()
         self._validate_token_budget()
         if self.gradinit_push_to_hub and not self.gradinit:
-            raise ValueError("gradinit_push_to_hub needs gradinit=True: there is no search whose result could be pushed.")
+            raise ValueError(
+                "gradinit_push_to_hub needs gradinit=True: there is no search whose result could be pushed."
+            )
         if self.gradinit and self.gradinit_iters == 0:
             logger.warning(
                 "gradinit=True with gradinit_iters=0: no GradInit search will run, and training starts from the "
@@ -175,16 +177,25 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         if self.gradinit and ratio is not None and not low <= ratio <= high:
             logger.warning(
                 "gradinit_eta=%g is %.3g × learning_rate=%g, outside the %g–%g × measured: without warmup, GradInit "
-                "matched warmup at %g × the training lr, failed at 1 × and trained slowly at 4 × (benchmarks/stability_log.md §2a⁵). "
-                "Leave gradinit_eta unset for %g × learning_rate.", self.gradinit_eta, ratio, lr, low, high,
-                ETA_PER_LR, ETA_PER_LR,
+                "matched warmup at %g × the training lr, failed at 1 × and trained slowly at 4 × "
+                "(benchmarks/stability_log.md §2a⁵). "
+                "Leave gradinit_eta unset for %g × learning_rate.",
+                self.gradinit_eta,
+                ratio,
+                lr,
+                low,
+                high,
+                ETA_PER_LR,
+                ETA_PER_LR,
             )
 
     def _validate_token_budget(self) -> None:
         if self.max_tokens is None:
             return
         if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be a positive number of tokens (or None for rows), got {self.max_tokens!r}.")
+            raise ValueError(
+                f"max_tokens must be a positive number of tokens (or None for rows), got {self.max_tokens!r}."
+            )
         if str(self.train_sampling_strategy) != "random":
             raise ValueError(
                 f"max_tokens makes its own batches (grouped by length, shuffled every epoch); "

@@ -30,7 +30,9 @@ def _unwrap(model):
 
 def _builds_decoder_inputs(model) -> bool:
     config = getattr(model, "config", None)
-    return bool(getattr(config, "is_encoder_decoder", False)) and hasattr(model, "prepare_decoder_input_ids_from_labels")
+    return bool(getattr(config, "is_encoder_decoder", False)) and hasattr(
+        model, "prepare_decoder_input_ids_from_labels"
+    )
 
 
 def with_decoder_inputs(model, batch: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -65,7 +67,11 @@ def label_safe_collator(collator):
     """A copy of `collator` (e.g. `DataCollatorForSeq2Seq(tokenizer, model=model)`) whose decoder-input building
     cannot overwrite the labels; any other collator is returned as it is."""
     model = getattr(collator, "model", None)
-    if model is None or isinstance(model, _LabelSafeModel) or not hasattr(model, "prepare_decoder_input_ids_from_labels"):
+    if (
+        model is None
+        or isinstance(model, _LabelSafeModel)
+        or not hasattr(model, "prepare_decoder_input_ids_from_labels")
+    ):
         return collator
     safe = copy.copy(collator)
     safe.model = _LabelSafeModel(model)

@@ -43,7 +43,9 @@ def save_initialization(
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(save_directory)}-", dir=parent)
     try:
-        _write_initialization(model, result, staging, processing_class, os.path.basename(save_directory), model_name, datasets, languages)
+        _write_initialization(
+            model, result, staging, processing_class, os.path.basename(save_directory), model_name, datasets, languages
+        )
         if os.path.exists(save_directory):
             logger.warning("Replacing %s, written by an earlier GradInit search.", save_directory)
             old = tempfile.mkdtemp(prefix=f".{os.path.basename(save_directory)}-old-", dir=parent)
@@ -57,7 +59,9 @@ def save_initialization(
     return save_directory
 
 
-def _write_initialization(model, result, directory, processing_class, default_name, model_name, datasets, languages) -> None:
+def _write_initialization(
+    model, result, directory, processing_class, default_name, model_name, datasets, languages
+) -> None:
     model.save_pretrained(directory)
     if processing_class is not None:
         processing_class.save_pretrained(directory)

@@ -38,20 +38,35 @@ def _gradinit_section(result: GradInitResult | None, arguments: dict[str, Any] |
     )
     initialization = result.initialization if result is not None else (arguments or {}).get("initialization")
     if initialization:
-        lines += ["", f"The search started from {_INITIALIZATIONS.get(initialization, f'the `{initialization}` initialization')}."]
+        lines += [
+            "",
+            "The search started from "
+            f"{_INITIALIZATIONS.get(initialization, f'the `{initialization}` initialization')}.",
+        ]
     if result is not None:
         lines += [
             "",
             f"Search: {result.iterations} iterations, gradient-norm constraint active in "
-            f"{100 * result.constraint_fraction:.1f}% of them; simulated step η = {result.arguments.get('gradinit_eta', float('nan')):g}"
-            + (f" ({result.eta_rule})" if result.eta_rule and result.eta_rule != "set" else "") + ".",
+            f"{100 * result.constraint_fraction:.1f}% of them; simulated step η = "
+            f"{result.arguments.get('gradinit_eta', float('nan')):g}"
+            + (f" ({result.eta_rule})" if result.eta_rule and result.eta_rule != "set" else "")
+            + ".",
             "",
             *(f"{line}" for line in report_lines(result.report())),
             "",
             summary_markdown(result),
         ]
     args = arguments if arguments is not None else result.arguments
-    lines += ["", "<details><summary>GradInit arguments</summary>", "", "```json", json.dumps(args, indent=2), "```", "", "</details>"]
+    lines += [
+        "",
+        "<details><summary>GradInit arguments</summary>",
+        "",
+        "```json",
+        json.dumps(args, indent=2),
+        "```",
+        "",
+        "</details>",
+    ]
     return "\n".join(lines)
 
 
@@ -85,7 +100,11 @@ def build_model_card(
     )
     on_data = f" on {', '.join(f'`{d}`' for d in datasets)}" if datasets else ""
     if initialization_only:
-        origin = f"A GradInit initialization of a {model_type} model{' from `' + base_model + '`' if base_model else ''}, searched{on_data}. It has not been trained yet: it is a starting point for training, meant for training without warmup."
+        of_base = f" from `{base_model}`" if base_model else ""
+        origin = (
+            f"A GradInit initialization of a {model_type} model{of_base}, searched{on_data}. It has not been trained "
+            "yet: it is a starting point for training, meant for training without warmup."
+        )
     elif base_model:
         origin = f"This {model_type} model is a fine-tuned version of [`{base_model}`](https://huggingface.co/{base_model}){on_data}."
     else:
@@ -113,7 +132,8 @@ def build_model_card(
         f'tokenizer = AutoTokenizer.from_pretrained("{model_name}")',
         "# Continue training; the initialization is recorded in model.config.gradinit, so no second search runs.",
         'args = GradInitConfig(output_dir="out", gradinit=False, learning_rate=5e-4, adam_beta2=0.98)',
-        "trainer = GradInitTrainer(model, args, train_dataset=train_dataset, data_collator=collator, processing_class=tokenizer)",
+        "trainer = GradInitTrainer(model, args, train_dataset=train_dataset, data_collator=collator, "
+        "processing_class=tokenizer)",
         "trainer.train()",
         "```",
         "",

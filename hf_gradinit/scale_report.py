@@ -62,7 +62,8 @@ def summary_markdown(result: GradInitResult) -> str:
     lines = ["| stack | part | group | tensors | min α | mean α | max α |", "|---|---|---|---:|---:|---:|---:|"]
     for r in summary_rows(result):
         lines.append(
-            f"| {r['stack']} | {r['part']} | {r['group']} | {r['tensors']} | {r['min']:.3f} | {r['mean']:.3f} | {r['max']:.3f} |"
+            f"| {r['stack']} | {r['part']} | {r['group']} | {r['tensors']} | {r['min']:.3f} | {r['mean']:.3f} | "
+            f"{r['max']:.3f} |"
         )
     return "\n".join(lines)
 
@@ -75,7 +76,9 @@ def plot_scales(result: GradInitResult, path: str) -> str:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    per_layer: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    per_layer: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
+    )
     for name, alpha in result.scales.items():
         stack, layer, part = component(name)
         per_layer[stack][part][-1 if layer is None else layer].append(alpha)

@@ -76,7 +76,8 @@ def model_loss(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
         loss = outputs[0]
     if loss is None:
         raise ValueError(
-            "model(**batch) returned no loss: put `labels` in the batches, or pass loss_fn(model, batch) to gradinit()."
+            "model(**batch) returned no loss: put `labels` in the batches, or pass loss_fn(model, batch) to "
+            "gradinit()."
         )
     return loss
 
@@ -89,7 +90,9 @@ def split_batch(batch: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     k = -(-2 * n // 3)
 
     def rows(sl: slice) -> dict[str, Any]:
-        return {key: v[sl] if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == n else v for key, v in batch.items()}
+        return {
+            key: v[sl] if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == n else v for key, v in batch.items()
+        }
 
     return rows(slice(0, k)), rows(slice(n - k, n))
 
@@ -99,7 +102,9 @@ def _rows(batch: Mapping[str, Any]) -> int:
     return next((v.shape[0] for v in batch.values() if torch.is_tensor(v) and v.dim() > 0), 0)
 
 
-def _grads_or_zeros(value: torch.Tensor, tensors: list[torch.Tensor], create_graph: bool = False) -> list[torch.Tensor]:
+def _grads_or_zeros(
+    value: torch.Tensor, tensors: list[torch.Tensor], create_graph: bool = False
+) -> list[torch.Tensor]:
     """∂value/∂tensors, with zeros for tensors `value` does not depend on."""
     grads = torch.autograd.grad(value, tensors, create_graph=create_graph, allow_unused=True)
     # A term like `w.sum()` gives an expanded gradient (one element behind every index), which the in-place
@@ -176,7 +181,9 @@ class GradInitSearch:
         as_vector = lambda values: torch.tensor(values, dtype=torch.float64)  # noqa: E731
         self.alpha = torch.ones(len(groups), dtype=torch.float64)
         ln_min = args.gradinit_ln_min_scale if args.gradinit_ln_min_scale is not None else args.gradinit_min_scale
-        self.alpha_min = as_vector([0.0 if g == BIAS else ln_min if g == NORM else args.gradinit_min_scale for g in groups])
+        self.alpha_min = as_vector(
+            [0.0 if g == BIAS else ln_min if g == NORM else args.gradinit_min_scale for g in groups]
+        )
         self.alpha_max = as_vector([args.gradinit_max_scale if g == NORM else math.inf for g in groups])
         self.lr = as_vector([ln_lr if g == NORM else args.gradinit_lr for g in groups])
         self.moments = {"objective": _Moments(len(groups)), "constraint": _Moments(len(groups))}
@@ -245,8 +252,13 @@ class GradInitSearch:
         return record, d_alpha
 
     def _constraint_alpha_gradient(
-        self, s_tilde: Mapping[str, Any], g: list[torch.Tensor], g_bar: list[torch.Tensor], g_norm: torch.Tensor,
-        record: dict[str, Any], graph_built: bool,
+        self,
+        s_tilde: Mapping[str, Any],
+        g: list[torch.Tensor],
+        g_bar: list[torch.Tensor],
+        g_norm: torch.Tensor,
+        record: dict[str, Any],
+        graph_built: bool,
     ) -> torch.Tensor:
         """F = ‖ḡ‖: d‖ḡ‖/dθ = H̄·u with u = ∂‖ḡ‖/∂ḡ (sign(ḡ) for L1, ḡ/‖ḡ‖ for L2); each process back-propagates
         ⟨g, u⟩ through its own g, or takes H·u by a finite difference."""
@@ -285,9 +297,12 @@ class GradInitSearch:
             d_alpha, objective = self._alpha_gradient(objective)
         else:
             module = _LossModule(self.model, self.loss_fn)
-            objective = torch.func.functional_call(
-                module, {f"model.{out_name}": theta_out}, (s,), tie_weights=False, strict=False
-            ) / eta
+            objective = (
+                torch.func.functional_call(
+                    module, {f"model.{out_name}": theta_out}, (s,), tie_weights=False, strict=False
+                )
+                / eta
+            )
             grads = _grads_or_zeros(objective, self.scaled_params + [theta_out])
             grads[k] = grads[k] + grads.pop()  # dF/dα of the tensor: both of its roles
             d_alpha, objective = self._alpha_dots(grads, objective)
@@ -295,7 +310,11 @@ class GradInitSearch:
         return d_alpha
 
     def _sgd_objective_alpha_gradient(
-        self, s: Mapping[str, Any], s_tilde: Mapping[str, Any], g: list[torch.Tensor], g_bar: list[torch.Tensor],
+        self,
+        s: Mapping[str, Any],
+        s_tilde: Mapping[str, Any],
+        g: list[torch.Tensor],
+        g_bar: list[torch.Tensor],
         record: dict[str, Any],
     ) -> torch.Tensor:
         """F = L(θ'; S)/η with θ' = θ − η·ḡ(θ): dF/dθ = v̄ − η·H̄·v̄, v = ∇_θ' L(θ'; S)/η. The first term from a pass
@@ -377,7 +396,9 @@ class GradInitSearch:
 
     def _alpha_dots(self, grads: list[torch.Tensor], value: torch.Tensor) -> tuple[torch.Tensor, float]:
         """⟨grads_i, θ_i⁰⟩ as a float64 CPU vector, and `value`, both averaged across processes."""
-        dots = torch.stack([torch.vdot(gi.reshape(-1), self.theta0[i].reshape(-1)) for gi, i in zip(grads, self.scaled_index)])
+        dots = torch.stack(
+            [torch.vdot(gi.reshape(-1), self.theta0[i].reshape(-1)) for gi, i in zip(grads, self.scaled_index)]
+        )
         # float32 at least, float64 for float64 models (whose tests compare to 1e-9)
         dtype = torch.promote_types(dots.dtype, torch.float32)
         both = torch.cat([dots.to(dtype), value.detach().to(dtype).reshape(1)])
@@ -501,7 +522,8 @@ def gradinit(
             Batches are moved to the model's device.
         args: the `gradinit_*` arguments (a `GradInitArguments` or a `GradInitConfig`). Without the Trainer there
             is no training lr to derive η from: set `gradinit_eta` to twice the learning rate you will train with
-            (`GradInitArguments(gradinit_eta=2 * lr)`; benchmarks/stability_log.md §2a⁵). A `GradInitConfig` does that itself.
+            (`GradInitArguments(gradinit_eta=2 * lr)`; the README's "Choosing η and γ"). A `GradInitConfig` does
+            that itself.
         loss_fn: `loss_fn(model, batch) -> scalar loss`, for models that do not follow `model(**batch).loss`.
         callback: called after every iteration with its record and the search state.
         reduce: averages a list of tensors across data-parallel processes in place (see `GradInitSearch`).
@@ -529,7 +551,8 @@ def gradinit(
         raise ValueError(f"gradinit() needs batches that are dicts of tensors, got {type(first).__name__}.")
     if _rows(first) < MIN_SEARCH_BATCH_ROWS:
         raise ValueError(
-            f"A GradInit batch has {_rows(first)} rows: S̃ (its first 2/3) and S (its last 2/3) would be the same rows. "
+            f"A GradInit batch has {_rows(first)} rows: S̃ (its first 2/3) and S (its last 2/3) would be the same "
+            "rows. "
             f"Use at least {MIN_SEARCH_BATCH_ROWS} rows per device (gradinit_batch_size)."
         )
     dtypes = {id(p): p.dtype for p in model.parameters()}
@@ -537,8 +560,12 @@ def gradinit(
     history: list[dict[str, Any]] = []
     skipped = 0
     logger.info(
-        "GradInit search: %d iterations, %s step with η = %g (%s), γ = %g.", args.gradinit_iters, args.gradinit_alg,
-        args.gradinit_eta, getattr(args, "gradinit_eta_rule", "set"), args.gradinit_gamma,
+        "GradInit search: %d iterations, %s step with η = %g (%s), γ = %g.",
+        args.gradinit_iters,
+        args.gradinit_alg,
+        args.gradinit_eta,
+        getattr(args, "gradinit_eta_rule", "set"),
+        args.gradinit_gamma,
     )
     with search_mode(model):
         search = GradInitSearch(model, args, loss_fn, reduce)
@@ -548,7 +575,9 @@ def gradinit(
             step = 1
             while step <= args.gradinit_iters:
                 if batch is None:
-                    logger.warning("The batches ran out after %d GradInit iterations; the search stops there.", step - 1)
+                    logger.warning(
+                        "The batches ran out after %d GradInit iterations; the search stops there.", step - 1
+                    )
                     break
                 if _rows(batch) < MIN_SEARCH_BATCH_ROWS:
                     # e.g. the last, short batch of an epoch
@@ -573,7 +602,9 @@ def gradinit(
             try:
                 search.check_weights_fit(dtypes)
             except GradInitError as e:
-                raise GradInitError(f"GradInit finished with unusable weights: {e} The original weights were restored.") from None
+                raise GradInitError(
+                    f"GradInit finished with unusable weights: {e} The original weights were restored."
+                ) from None
         except BaseException as exc:
             search.restore()
             if not isinstance(exc, GradInitError):
@@ -599,8 +630,9 @@ def _report_outcome(result: GradInitResult, progress_bar: bool) -> None:
     else:
         logger.info("%s", text)
     warning = report_warning(report)
-    if warning and not (torch.distributed.is_available() and torch.distributed.is_initialized()
-                        and torch.distributed.get_rank() != 0):
+    if warning and not (
+        torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0
+    ):
         logger.warning("%s", warning)
 
 

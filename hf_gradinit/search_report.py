@@ -148,7 +148,8 @@ def report_warning(report: dict[str, Any]) -> str | None:
             f"at iteration {report['first_objective_step']} of {report['iterations']})"
         )
     pinned = [
-        _bound_phrase(r) for r in report["bounds"]
+        _bound_phrase(r)
+        for r in report["bounds"]
         if r["tensors"] > 1 and (r["at_floor"] > MOSTLY * r["tensors"] or r["at_ceiling"] > MOSTLY * r["tensors"])
     ]
     if pinned:
@@ -158,7 +159,7 @@ def report_warning(report: dict[str, Any]) -> str | None:
     return (
         "GradInit: " + "; ".join(found) + f". The knobs: gradinit_gamma (γ, now {report['gamma']:g}) and "
         f"gradinit_iters (now {report['iterations']}) give the loss objective more of the search; see the README's "
-        "\"Choosing η and γ\"."
+        '"Choosing η and γ".'
     )
 
 

@@ -128,7 +128,11 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
         if short:
             logger.warning(
                 "Dropped %d batches of fewer than %d rows (%d examples) under %s=%d.",
-                len(short), min_rows, sum(map(len, short)), what, self.max_tokens,
+                len(short),
+                min_rows,
+                sum(map(len, short)),
+                what,
+                self.max_tokens,
             )
             batches = [b for b in batches if len(b) >= min_rows]
         if not batches:
@@ -157,14 +161,14 @@ def _divisible(batches: list[list[int]], num_processes: int, min_rows: int) -> l
         if rows < 2 * min_rows:
             logger.warning(
                 "%d token-budget batches cannot be dealt evenly to %d processes; Accelerate repeats the first "
-                "batches to even them out.", len(batches), num_processes,
+                "batches to even them out.",
+                len(batches),
+                num_processes,
             )
             break
         batch = batches.pop(largest)
         batches[largest:largest] = [batch[: rows // 2], batch[rows // 2 :]]
     return batches
-
-
 
 
 def token_budget_dataloader(trainer, max_tokens: int, *, what: str, min_rows: int = 1):

@@ -143,7 +143,8 @@ class GradInitTrainer(Seq2SeqTrainer):
             args = GradInitConfig(output_dir="trainer_output")
         if not isinstance(args, GradInitArguments):
             raise TypeError(
-                f"GradInitTrainer needs args=GradInitConfig(...), got {type(args).__name__}: it has no gradinit_* fields."
+                f"GradInitTrainer needs args=GradInitConfig(...), got {type(args).__name__}: it has no gradinit_* "
+                "fields."
             )
         _refuse_single_stack(model)
         pargs, kwargs = _dataset_first(pargs, kwargs)
@@ -165,7 +166,8 @@ class GradInitTrainer(Seq2SeqTrainer):
                 "%s normalizes before its sublayers (Pre-LN: a LayerNorm after its last layer). GradInit's claim, "
                 "training without warmup, is for Post-LN Transformers, which need warmup; Pre-LN ones usually train "
                 "without it already, and the package has not measured GradInit on them. The search runs as asked; "
-                "the model card will not be tagged post-ln.", type(model).__name__,
+                "the model card will not be tagged post-ln.",
+                type(model).__name__,
             )
         # DataCollatorForSeq2Seq(tokenizer, model=fsmt) would overwrite the labels' −100 with pad ids.
         self.data_collator = label_safe_collator(self.data_collator)
@@ -235,7 +237,9 @@ class GradInitTrainer(Seq2SeqTrainer):
                 TokenBudgetBatchSampler(self.train_example_lengths(), budget, what=what)
 
     def _carry_gradinit_record(self, resume_from_checkpoint: str | bool) -> None:
-        checkpoint = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
+        checkpoint = (
+            get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
+        )
         config_file = os.path.join(checkpoint, "config.json") if checkpoint else None
         if not config_file or not os.path.isfile(config_file):
             return

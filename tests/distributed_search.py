@@ -12,7 +12,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from helpers import (  # noqa: E402
-    TWO_CPU_STEPS, collator, end_distributed_process, run_each_configuration, tiny_bart, tiny_tokenizer,
+    TWO_CPU_STEPS,
+    collator,
+    end_distributed_process,
+    run_each_configuration,
+    tiny_bart,
+    tiny_tokenizer,
 )
 
 from datasets import Dataset  # noqa: E402
@@ -37,7 +42,10 @@ class RecordingTrainer(GradInitTrainer):
     def gradinit(self):
         result = super().gradinit()
         state = {n: p.detach().clone() for n, p in self.model.named_parameters()}
-        torch.save({"params": state, "scales": result.scales, "history": result.history}, os.path.join(self.out, f"rank-{rank}.pt"))
+        torch.save(
+            {"params": state, "scales": result.scales, "history": result.history},
+            os.path.join(self.out, f"rank-{rank}.pt"),
+        )
         return result
 
 
@@ -64,8 +72,9 @@ def run(out, config):
         per_device_train_batch_size=3,
         **TWO_CPU_STEPS,
     )
-    trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(tok), data_collator=collator(tok, model),
-                               out=out)
+    trainer = RecordingTrainer(
+        model=model, args=args, train_dataset=dataset(tok), data_collator=collator(tok, model), out=out
+    )
     trainer.train()
 
 

@@ -13,7 +13,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from helpers import (  # noqa: E402
-    TWO_CPU_STEPS, collator, end_distributed_process, run_each_configuration, tiny_bart, tiny_tokenizer,
+    TWO_CPU_STEPS,
+    collator,
+    end_distributed_process,
+    run_each_configuration,
+    tiny_bart,
+    tiny_tokenizer,
 )
 
 from datasets import Dataset  # noqa: E402
@@ -38,11 +43,14 @@ class RecordingTrainer(GradInitTrainer):
 
     def gradinit(self):
         result = super().gradinit()
-        self.save("search", {
-            "batches": self.search_batches[: len(result.history)],
-            "params": {n: p.detach().clone() for n, p in self.model.named_parameters()},
-            "history": result.history,
-        })
+        self.save(
+            "search",
+            {
+                "batches": self.search_batches[: len(result.history)],
+                "params": {n: p.detach().clone() for n, p in self.model.named_parameters()},
+                "history": result.history,
+            },
+        )
         return result
 
     def training_step(self, model, inputs, num_items_in_batch=None):
@@ -79,13 +87,17 @@ def run(out, config):
         max_grad_norm=0.0,
         **TWO_CPU_STEPS,
     )
-    trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset(), data_collator=collator(tok, model),
-                               out=out)
+    trainer = RecordingTrainer(
+        model=model, args=args, train_dataset=dataset(), data_collator=collator(tok, model), out=out
+    )
     trainer.train()
-    trainer.save("train", {
-        "batches": trainer.train_batches,
-        "params": {n: p.detach().clone() for n, p in trainer.model.named_parameters()},
-    })
+    trainer.save(
+        "train",
+        {
+            "batches": trainer.train_batches,
+            "params": {n: p.detach().clone() for n, p in trainer.model.named_parameters()},
+        },
+    )
 
 
 tok = tiny_tokenizer()

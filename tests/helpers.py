@@ -80,7 +80,9 @@ def translation_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
 def tokenized_dataset(tokenizer, n: int = 48, seed: int = 0) -> Dataset:
     pairs = translation_pairs(n, seed)
     enc = tokenizer([s for s, _ in pairs], text_target=[t for _, t in pairs])
-    return Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": enc["labels"]})
+    return Dataset.from_dict(
+        {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": enc["labels"]}
+    )
 
 
 def collator(tokenizer, model) -> DataCollatorForSeq2Seq:

@@ -17,11 +17,24 @@ command, out, repo_id = sys.argv[1:4]
 
 def trainer_for(model, tokenizer, **kw):
     args = GradInitConfig(
-        output_dir=os.path.join(out, "run"), gradinit_iters=4, gradinit_lr=5e-2, per_device_train_batch_size=8,
-        max_steps=2, report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True, **kw
+        output_dir=os.path.join(out, "run"),
+        gradinit_iters=4,
+        gradinit_lr=5e-2,
+        per_device_train_batch_size=8,
+        max_steps=2,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        **kw,
     )
-    return GradInitTrainer(model=model, args=args, train_dataset=tokenized_dataset(tokenizer, 32),
-                           data_collator=collator(tokenizer, model), processing_class=tokenizer)
+    return GradInitTrainer(
+        model=model,
+        args=args,
+        train_dataset=tokenized_dataset(tokenizer, 32),
+        data_collator=collator(tokenizer, model),
+        processing_class=tokenizer,
+    )
 
 
 if command == "search-and-push":

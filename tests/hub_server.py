@@ -145,7 +145,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._body()
         if not self._authorized():
             return self._json(401, {"error": "Invalid credentials"})
-        self._json(200, {"type": "user", "name": self.state.user, "orgs": [], "auth": {"accessToken": {"role": "write"}}})
+        self._json(
+            200, {"type": "user", "name": self.state.user, "orgs": [], "auth": {"accessToken": {"role": "write"}}}
+        )
 
     def create_repo(self):
         payload = json.loads(self._body() or b"{}")
@@ -171,7 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
         files = []
         for f in payload["files"]:
             lfs = any(fnmatch(f["path"], p) for p in self.state.lfs_patterns)
-            files.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": None})
+            files.append(
+                {"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": None}
+            )
         self._json(200, {"files": files, "commitOid": self._head(repo)})
 
     def lfs_batch(self, repo):
@@ -182,7 +186,11 @@ class _Handler(BaseHTTPRequestHandler):
             if obj["oid"] not in self.state.lfs_objects:
                 entry["actions"] = {"upload": {"href": f"{self._base()}/lfs-upload/{obj['oid']}", "header": {}}}
             objects.append(entry)
-        self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(), content_type="application/vnd.git-lfs+json")
+        self._send(
+            200,
+            json.dumps({"transfer": "basic", "objects": objects}).encode(),
+            content_type="application/vnd.git-lfs+json",
+        )
 
     def lfs_upload(self, oid):
         data = self._body()
@@ -223,7 +231,17 @@ class _Handler(BaseHTTPRequestHandler):
         if state is None:
             return self._not_found("RepoNotFound")
         siblings = [{"rfilename": p} for p in sorted(state["files"])]
-        self._json(200, {"id": repo, "modelId": repo, "sha": self._head(repo), "siblings": siblings, "private": bool(state["private"]), "tags": []})
+        self._json(
+            200,
+            {
+                "id": repo,
+                "modelId": repo,
+                "sha": self._head(repo),
+                "siblings": siblings,
+                "private": bool(state["private"]),
+                "tags": [],
+            },
+        )
 
     def tree(self, repo, rev, sub=None):
         state = self._repo(repo)
@@ -251,7 +269,6 @@ class _Handler(BaseHTTPRequestHandler):
             headers["X-Linked-Size"] = str(len(data))
         self._send(200, data, headers, content_type="application/octet-stream")
 
-
     # -- dataset repos (read only): one snapshot, reachable under its revision names and its commit ------------
 
     def _dataset(self, repo, rev):
@@ -278,7 +295,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if recursive:
                     for i in range(1, len(parts)):  # the directories on the way
                         d = "/".join(filter(None, [base, *parts[:i]]))
-                        out[d] = {"type": "directory", "path": d, "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0}
+                        out[d] = {
+                            "type": "directory",
+                            "path": d,
+                            "oid": hashlib.sha1(d.encode()).hexdigest(),
+                            "size": 0,
+                        }
                     out[path] = self._file_entry(path, data)
                 elif len(parts) == 1:
                     out[path] = self._file_entry(path, data)
@@ -297,8 +319,21 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         state, sha = found
         siblings = [{"rfilename": p} for p in sorted(state["files"])]
-        self._json(200, {"id": repo, "sha": sha, "siblings": siblings, "private": False, "disabled": False, "gated": False,
-                         "tags": [], "downloads": 0, "likes": 0, "lastModified": "2026-01-01T00:00:00.000Z"})
+        self._json(
+            200,
+            {
+                "id": repo,
+                "sha": sha,
+                "siblings": siblings,
+                "private": False,
+                "disabled": False,
+                "gated": False,
+                "tags": [],
+                "downloads": 0,
+                "likes": 0,
+                "lastModified": "2026-01-01T00:00:00.000Z",
+            },
+        )
 
     def dataset_tree(self, repo, rev, sub=None):
         found = self._dataset(repo, rev)
@@ -328,7 +363,9 @@ class _Handler(BaseHTTPRequestHandler):
             if path in state["files"]:
                 entries.append(self._file_entry(path, state["files"][path]))
             elif any(p.startswith(path + "/") for p in state["files"]):
-                entries.append({"type": "directory", "path": path, "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0})
+                entries.append(
+                    {"type": "directory", "path": path, "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0}
+                )
         self._json(200, entries)
 
     def dataset_resolve(self, repo, rev, file):
@@ -383,8 +420,14 @@ def client_env(hub: HubServer, tmp_path, **extra) -> dict[str, str]:
     """The environment of a client process that talks to `hub` (online, with its token, its own cache)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(
-        HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf_home"), HF_TOKEN=hub.state.token, HF_HUB_OFFLINE="0",
-        HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1", TOKENIZERS_PARALLELISM="false", WANDB_DISABLED="true",
+        HF_ENDPOINT=hub.url,
+        HF_HOME=str(tmp_path / "hf_home"),
+        HF_TOKEN=hub.state.token,
+        HF_HUB_OFFLINE="0",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_XET="1",
+        TOKENIZERS_PARALLELISM="false",
+        WANDB_DISABLED="true",
     )
     env.update(extra)
     return env

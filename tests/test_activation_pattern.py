@@ -23,7 +23,9 @@ def _mse(model, batch):
     return (model(batch["x"]).squeeze(-1) - batch["y"]).square().mean()
 
 
-@pytest.mark.parametrize("act", [nn.ReLU(), nn.ReLU(inplace=True), nn.LeakyReLU(0.1)], ids=["relu", "inplace", "leaky"])
+@pytest.mark.parametrize(
+    "act", [nn.ReLU(), nn.ReLU(inplace=True), nn.LeakyReLU(0.1)], ids=["relu", "inplace", "leaky"]
+)
 def test_replay_uses_the_recorded_signs_and_restores_the_module(act):
     model = _Mlp(act)
     pattern = ActivationPattern(model)
@@ -38,7 +40,9 @@ def test_replay_uses_the_recorded_signs_and_restores_the_module(act):
     torch.testing.assert_close(replayed, slope * shifted, rtol=0, atol=0)
     torch.testing.assert_close(base, slope * x, rtol=0, atol=0)
     assert "forward" not in vars(act)  # the class's forward again
-    torch.testing.assert_close(act(shifted.clone()), nn.functional.leaky_relu(shifted, getattr(act, "negative_slope", 0.0)))
+    torch.testing.assert_close(
+        act(shifted.clone()), nn.functional.leaky_relu(shifted, getattr(act, "negative_slope", 0.0))
+    )
 
 
 def test_replay_refuses_a_pass_that_differs_from_the_recorded_one():
@@ -74,7 +78,9 @@ def test_finite_difference_on_the_kinks_matches_autograd(alg):
             nn.init.normal_(p)
         with torch.no_grad():
             model.fc1.bias.copy_(-(model.fc1.weight @ x[0]))
-        search = GradInitSearch(model, GradInitArguments(gradinit_alg=alg, gradinit_gamma=1e-9, gradinit_hvp=hvp), _mse)
+        search = GradInitSearch(
+            model, GradInitArguments(gradinit_alg=alg, gradinit_gamma=1e-9, gradinit_hvp=hvp), _mse
+        )
         record, gradients[hvp] = search.alpha_gradient(batch)
         assert record["constraint"]
     exact, approx = gradients["exact"], gradients["finite_difference"]

@@ -20,9 +20,20 @@ from hf_gradinit.translation.modeling import MODEL_CLASSES, _scratch_config  # n
 def fairseq_model(seed=0):
     torch.manual_seed(seed)
     config = _scratch_config("transformer", tiny_tokenizer(), "de", "en", 64)
-    config.update(dict(d_model=16, encoder_layers=2, decoder_layers=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
-                       encoder_attention_heads=2, decoder_attention_heads=2, dropout=0.0, attention_dropout=0.0,
-                       activation_dropout=0.0))
+    config.update(
+        dict(
+            d_model=16,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_ffn_dim=32,
+            decoder_ffn_dim=32,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            dropout=0.0,
+            attention_dropout=0.0,
+            activation_dropout=0.0,
+        )
+    )
     model = MODEL_CLASSES["transformer"][1](config).double()
     fairseq_init_(model)
     return model.eval()
@@ -88,7 +99,9 @@ def test_the_hooked_encoder_computes_admins_residual_with_the_given_omegas():
     with torch.no_grad():
         for w, v in zip(omegas, values):
             w.copy_(v)
-        hooked = model.get_encoder()(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
+        hooked = model.get_encoder()(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+        ).last_hidden_state
         by_hand, _ = encoder_by_hand(plain, x0, values[:4])
     torch.testing.assert_close(hooked, by_hand, rtol=1e-12, atol=1e-12)
 
@@ -119,7 +132,11 @@ def _profile_ratios(model, x0):
     x = x0
     for layer in model.get_encoder().layers:
         for start in ("attn", "ffn"):
-            f = layer.self_attn(hidden_states=x, attention_mask=None)[0] if start == "attn" else layer.fc2(layer.activation_fn(layer.fc1(x)))
+            f = (
+                layer.self_attn(hidden_states=x, attention_mask=None)[0]
+                if start == "attn"
+                else layer.fc2(layer.activation_fn(layer.fc1(x)))
+            )
             out.append(r)
             norm = layer.self_attn_layer_norm if start == "attn" else layer.final_layer_norm
             new_r = float((torch.var(r * x, unbiased=False) + torch.var(f, unbiased=False)).sqrt())

@@ -28,7 +28,7 @@ def _replay(model, search, batch, alg, branch):
     n = batch["input_ids"].shape[0]
     k = math.ceil(2 * n / 3)
     s_tilde = {key: value[:k] for key, value in batch.items()}
-    s = {key: value[n - k:] for key, value in batch.items()}
+    s = {key: value[n - k :] for key, value in batch.items()}
 
     def params_at(alpha):
         scale = dict(zip(scaled_names, alpha.tolist()))
@@ -78,10 +78,14 @@ def _alpha_gradient_at_a_general_point(model, batch, args, branch):
 # is the larger part of them, most on the objective F = L(θ'; S)/η, whose rounding 1/η amplifies. Measured:
 # exact 2.6e-8, 9.2e-8, 1.8e-9, 5.5e-10; finite difference 2.6e-8, 9.5e-8, 1.7e-8, 5.0e-8 (in the order below).
 REPLAY_BOUND = {
-    ("adam", "objective", "exact"): 1e-7, ("sgd", "objective", "exact"): 4e-7,
-    ("adam", "constraint", "exact"): 8e-9, ("sgd", "constraint", "exact"): 3e-9,
-    ("adam", "objective", "finite_difference"): 1e-7, ("sgd", "objective", "finite_difference"): 4e-7,
-    ("adam", "constraint", "finite_difference"): 7e-8, ("sgd", "constraint", "finite_difference"): 2e-7,
+    ("adam", "objective", "exact"): 1e-7,
+    ("sgd", "objective", "exact"): 4e-7,
+    ("adam", "constraint", "exact"): 8e-9,
+    ("sgd", "constraint", "exact"): 3e-9,
+    ("adam", "objective", "finite_difference"): 1e-7,
+    ("sgd", "objective", "finite_difference"): 4e-7,
+    ("adam", "constraint", "finite_difference"): 7e-8,
+    ("sgd", "constraint", "finite_difference"): 2e-7,
 }
 
 
@@ -97,8 +101,13 @@ def test_alpha_gradient_matches_finite_differences(alg, branch, hvp):
     gamma = 1e-9 if branch == "constraint" else 1e9
     # The replay's θ′ moves the tied output projection with the embedding (test_reference_semantics.py checks the
     # paper's θ′, the Adam default, against a replay of its own).
-    args = GradInitArguments(gradinit_alg=alg, gradinit_eta=ETA, gradinit_gamma=gamma, gradinit_hvp=hvp,
-                             gradinit_step_moves_tied_output=True)
+    args = GradInitArguments(
+        gradinit_alg=alg,
+        gradinit_eta=ETA,
+        gradinit_gamma=gamma,
+        gradinit_hvp=hvp,
+        gradinit_step_moves_tied_output=True,
+    )
     with search_mode(model):
         search, analytic = _alpha_gradient_at_a_general_point(model, batch, args, branch)
         numeric = _replay(model, search, batch, alg, branch)
@@ -113,9 +122,12 @@ def test_alpha_gradient_matches_finite_differences(alg, branch, hvp):
 # 4.5e-3, 1.5e-2 and 2.9e-3, beyond each bound; in float64 ε is too small for any pre-activation of this model
 # to cross (tests/test_activation_pattern.py puts them exactly on their kinks).
 FD_BOUND = {
-    ("adam", "constraint", torch.float64): 6e-8, ("sgd", "constraint", torch.float64): 1.5e-7,
-    ("sgd", "objective", torch.float64): 4e-8, ("adam", "constraint", torch.float32): 1.3e-3,
-    ("sgd", "constraint", torch.float32): 3.5e-3, ("sgd", "objective", torch.float32): 8e-4,
+    ("adam", "constraint", torch.float64): 6e-8,
+    ("sgd", "constraint", torch.float64): 1.5e-7,
+    ("sgd", "objective", torch.float64): 4e-8,
+    ("adam", "constraint", torch.float32): 1.3e-3,
+    ("sgd", "constraint", torch.float32): 3.5e-3,
+    ("sgd", "objective", torch.float32): 8e-4,
 }
 
 

@@ -75,7 +75,10 @@ def test_hf_argument_parser_command_line_and_json(tmp_path):
 
 
 def test_initialization_repo_defaults_to_the_model_repo_with_a_suffix(tmp_path):
-    assert GradInitConfig(output_dir=str(tmp_path / "run"), hub_model_id="me/bart").gradinit_repo_id == "me/bart-gradinit-init"
+    assert (
+        GradInitConfig(output_dir=str(tmp_path / "run"), hub_model_id="me/bart").gradinit_repo_id
+        == "me/bart-gradinit-init"
+    )
     assert GradInitConfig(output_dir=str(tmp_path / "run")).gradinit_repo_id == "run-gradinit-init"
     assert GradInitConfig(output_dir=str(tmp_path), gradinit_hub_model_id="me/init").gradinit_repo_id == "me/init"
     with pytest.raises(ValueError, match="gradinit_push_to_hub needs gradinit=True"):

@@ -16,8 +16,15 @@ from hf_gradinit import GradInitArguments, GradInitConfig, GradInitError, GradIn
 
 def _config(tmp_path, **kw):
     defaults = dict(
-        output_dir=str(tmp_path), gradinit_iters=3, gradinit_lr=5e-2, per_device_train_batch_size=6, max_steps=2,
-        report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True,
+        output_dir=str(tmp_path),
+        gradinit_iters=3,
+        gradinit_lr=5e-2,
+        per_device_train_batch_size=6,
+        max_steps=2,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
     )
     return GradInitConfig(**{**defaults, **kw})
 
@@ -65,7 +72,12 @@ def test_last_iteration_divergence_restores_and_raises():
     model = tiny_bart()
     before = _weights(model)
     with pytest.raises(GradInitError, match="original weights were restored"):
-        gradinit(model, batches(tiny_tokenizer(), model, 1), GradInitArguments(gradinit_iters=1, gradinit_eta=1e8), progress_bar=False)
+        gradinit(
+            model,
+            batches(tiny_tokenizer(), model, 1),
+            GradInitArguments(gradinit_iters=1, gradinit_eta=1e8),
+            progress_bar=False,
+        )
     assert _same(model, before) and not getattr(model.config, "gradinit", None)
 
 
@@ -80,7 +92,9 @@ def test_overflow_on_the_cast_back_to_half_precision_restores_and_raises():
 
 def test_trainer_does_not_train_or_save_nan_weights(tmp_path):
     tok, model = tiny_tokenizer(), tiny_bart()
-    trainer = GradInitTrainer(model, _config(tmp_path, gradinit_eta=1e10, gradinit_iters=1), tokenized_dataset(tok, 12), processing_class=tok)
+    trainer = GradInitTrainer(
+        model, _config(tmp_path, gradinit_eta=1e10, gradinit_iters=1), tokenized_dataset(tok, 12), processing_class=tok
+    )
     with pytest.raises(GradInitError):
         trainer.train()
     assert not os.path.exists(tmp_path / "gradinit") and trainer.state.global_step == 0
@@ -100,7 +114,9 @@ def test_resume_keeps_the_gradinit_record(tmp_path):
     stamp = os.path.getmtime(tmp_path / "gradinit" / "scales.json")
 
     fresh = tiny_bart(seed=5)
-    resumed = GradInitTrainer(fresh, _config(tmp_path, max_steps=4, save_strategy="steps", save_steps=2), train, processing_class=tok)
+    resumed = GradInitTrainer(
+        fresh, _config(tmp_path, max_steps=4, save_strategy="steps", save_steps=2), train, processing_class=tok
+    )
     resumed.train(resume_from_checkpoint=True)
     assert resumed.gradinit_result is None and fresh.config.gradinit["iterations"] == 3
     with open(os.path.join(tmp_path, "checkpoint-4", "config.json")) as f:
@@ -134,7 +150,9 @@ def test_invalid_arguments_name_the_field(field, value):
 
 def test_infinite_flag_on_the_command_line_is_refused(tmp_path):
     with pytest.raises(ValueError, match="gradinit_lr"):
-        HfArgumentParser(GradInitConfig).parse_args_into_dataclasses(["--output_dir", str(tmp_path), "--gradinit_lr", "inf"])
+        HfArgumentParser(GradInitConfig).parse_args_into_dataclasses(
+            ["--output_dir", str(tmp_path), "--gradinit_lr", "inf"]
+        )
     # The paper's code leaves LayerNorm scales unbounded: that stays possible.
     assert GradInitArguments(gradinit_max_scale=float("inf")).gradinit_max_scale == float("inf")
 
@@ -144,7 +162,9 @@ def test_zero_iterations_is_no_search(tmp_path):
     before = _weights(model)
     result = gradinit(model, batches(tok, model, 1), GradInitArguments(gradinit_iters=0), progress_bar=False)
     assert result.iterations == 0 and not getattr(model.config, "gradinit", None) and _same(model, before)
-    trainer = GradInitTrainer(model, _config(tmp_path, gradinit_iters=0), tokenized_dataset(tok, 12), processing_class=tok)
+    trainer = GradInitTrainer(
+        model, _config(tmp_path, gradinit_iters=0), tokenized_dataset(tok, 12), processing_class=tok
+    )
     trainer.train()
     assert not os.path.exists(tmp_path / "gradinit") and not getattr(model.config, "gradinit", None)
 
@@ -170,7 +190,12 @@ def test_meta_device_model_gets_the_readme_message():
     with torch.device("meta"):
         model = tiny_bart()
     with pytest.raises(ValueError, match="meta device"):
-        gradinit(model, [{"input_ids": torch.ones(3, 2, dtype=torch.long)}], GradInitArguments(gradinit_iters=1), progress_bar=False)
+        gradinit(
+            model,
+            [{"input_ids": torch.ones(3, 2, dtype=torch.long)}],
+            GradInitArguments(gradinit_iters=1),
+            progress_bar=False,
+        )
 
 
 # 6. Files and commands -------------------------------------------------------------------------------------
@@ -188,7 +213,12 @@ def test_a_new_search_replaces_the_old_folder_whole(tmp_path):
 
 
 def test_cli_user_error_is_one_line_and_exit_2(tmp_path):
-    proc = subprocess.run([*HF_GRADINIT, "push", str(tmp_path / "missing"), "--repo_id", "a/b"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*HF_GRADINIT, "push", str(tmp_path / "missing"), "--repo_id", "a/b"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "no such folder" in proc.stderr
     assert len([line for line in proc.stderr.splitlines() if "error" in line]) == 1
@@ -214,7 +244,13 @@ def test_a_non_finite_loss_is_named_and_restored():
     before = _weights(model)
     nan_loss = lambda m, batch: m(**batch).loss * float("nan")  # noqa: E731
     with pytest.raises(GradInitError, match=r"iteration 1: the loss is nan and the gradient norm ‖g‖ is nan"):
-        gradinit(model, batches(tiny_tokenizer(), model, 1), GradInitArguments(gradinit_iters=2), loss_fn=nan_loss, progress_bar=False)
+        gradinit(
+            model,
+            batches(tiny_tokenizer(), model, 1),
+            GradInitArguments(gradinit_iters=2),
+            loss_fn=nan_loss,
+            progress_bar=False,
+        )
     assert _same(model, before)
 
 

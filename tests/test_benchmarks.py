@@ -16,7 +16,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run(script, *args, timeout=600):
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "benchmarks", script), *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
@@ -28,7 +31,8 @@ def _benchmark(script):
 
 
 def bench_main(script, *args, capsys):
-    """A benchmark script's main, in-process, returning what it printed (a test about its logic, not its command line)."""
+    """A benchmark script's main, in-process, returning what it printed (a test about its logic, not its command
+    line)."""
     capsys.readouterr()
     _benchmark(script).main(list(args))
     return capsys.readouterr().out
@@ -45,11 +49,27 @@ def table_rows(stdout):
 
 def test_overhead_prints_ratios_for_every_variant(tmp_path, capsys):
     # in-process; its memory column still comes from `overhead.py --memory_of` runs, one new interpreter per variant
-    out = bench_main("overhead.py", "--tiny", "--repeats", "1", "--warmup", "1", "--json", str(tmp_path / "o.json"), capsys=capsys)
+    out = bench_main(
+        "overhead.py", "--tiny", "--repeats", "1", "--warmup", "1", "--json", str(tmp_path / "o.json"), capsys=capsys
+    )
     rows = {r[0].strip(): r for r in table_rows(out) if not r[0].strip().startswith("search at")}
-    assert set(rows) == {"train", "adam", "adam_constraint", "sgd", "adam_reference", "adam_constraint_fd", "sgd_fd", "whole search"}
+    assert set(rows) == {
+        "train",
+        "adam",
+        "adam_constraint",
+        "sgd",
+        "adam_reference",
+        "adam_constraint_fd",
+        "sgd_fd",
+        "whole search",
+    }
     train_ms = float(rows["train"][1])
-    for name in ("adam", "adam_constraint", "sgd", "adam_reference"):  # each ratio is its time over the training step's
+    for name in (
+        "adam",
+        "adam_constraint",
+        "sgd",
+        "adam_reference",
+    ):  # each ratio is its time over the training step's
         ms, ratio = float(rows[name][1]), float(rows[name][2])
         printed = 0.005 + (ms / train_ms) * (0.05 / ms + 0.05 / train_ms)  # the rounding of the printed digits
         assert ratio == pytest.approx(ms / train_ms, abs=printed), name
@@ -71,7 +91,19 @@ def _toy_data(tmp_path):
 def test_stability_runs_every_arm_and_writes_curves(tmp_path, capsys):
     data = _toy_data(tmp_path)
     out = tmp_path / "out"
-    stdout = bench_main("stability.py", "--tiny", "--steps", "4", "--data_dir", str(data), "--out", str(out), "--device", "cpu", capsys=capsys)
+    stdout = bench_main(
+        "stability.py",
+        "--tiny",
+        "--steps",
+        "4",
+        "--data_dir",
+        str(data),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        capsys=capsys,
+    )
     results = json.loads((out / "results_ABC_seed1.json").read_text())["results"]
     assert {(r["arm"], r["lr"]) for r in results} == {(a, lr) for a in "ABC" for lr in (5e-4, 1e-3)}
     assert all(r["curve"] and isinstance(r["bleu"], float) for r in results)
@@ -82,8 +114,20 @@ def test_stability_runs_every_arm_and_writes_curves(tmp_path, capsys):
 
 def test_distributed_times_one_and_two_processes(capsys):
     # the driver in-process; its workers are `torchrun ... distributed.py --worker` command lines
-    out = bench_main("distributed.py", "--iters", "1", "--layers", "1", "--d_model", "32", "--global_batch", "12", "--repeats", "1",
-                     capsys=capsys)
+    out = bench_main(
+        "distributed.py",
+        "--iters",
+        "1",
+        "--layers",
+        "1",
+        "--d_model",
+        "32",
+        "--global_batch",
+        "12",
+        "--repeats",
+        "1",
+        capsys=capsys,
+    )
     rows = table_rows(out)
     assert [r[0].strip() for r in rows] == ["1", "2"]
     assert float(rows[1][2]) > 0
@@ -100,8 +144,19 @@ def test_stability_arms_in_separate_runs_merge_into_one_report(tmp_path, capsys)
 
 
 def test_hvp_search_compares_both_ways(tmp_path, capsys):
-    out = bench_main("hvp_search.py", "--tiny", "--iters", "2", "--data_dir", str(_toy_data(tmp_path)), "--out", str(tmp_path / "o"),
-                     "--gradinit_gamma", "10", capsys=capsys)
+    out = bench_main(
+        "hvp_search.py",
+        "--tiny",
+        "--iters",
+        "2",
+        "--data_dir",
+        str(_toy_data(tmp_path)),
+        "--out",
+        str(tmp_path / "o"),
+        "--gradinit_gamma",
+        "10",
+        capsys=capsys,
+    )
     rows = {r[0].strip(): r for r in table_rows(out)}
     assert set(rows) == {"exact", "finite_difference"}
     for r in rows.values():
@@ -111,7 +166,9 @@ def test_hvp_search_compares_both_ways(tmp_path, capsys):
 
 
 def test_hvp_accuracy_reports_every_variant(tmp_path, capsys):
-    out = bench_main("hvp_accuracy.py", "--tiny", "--data_dir", str(_toy_data(tmp_path)), "--batch_size", "12", capsys=capsys)
+    out = bench_main(
+        "hvp_accuracy.py", "--tiny", "--data_dir", str(_toy_data(tmp_path)), "--batch_size", "12", capsys=capsys
+    )
     rows = table_rows(out)
     assert len(rows) == 2 * 2 * 4  # two steps, two dtypes, four variants
     error = {(r[0].strip(), r[1].strip(), r[2].strip()): float(r[3]) for r in rows}
@@ -126,8 +183,19 @@ def test_hvp_accuracy_reports_every_variant(tmp_path, capsys):
 
 
 def test_token_budget_compares_rows_with_a_budget_of_the_same_target_tokens(tmp_path, capsys):
-    out = bench_main("token_budget.py", "--tiny", "--steps", "2", "--batch_size", "16", "--data_dir", str(_toy_data(tmp_path)),
-                     "--device", "cpu", capsys=capsys)
+    out = bench_main(
+        "token_budget.py",
+        "--tiny",
+        "--steps",
+        "2",
+        "--batch_size",
+        "16",
+        "--data_dir",
+        str(_toy_data(tmp_path)),
+        "--device",
+        "cpu",
+        capsys=capsys,
+    )
     rows = {r[0].strip().split(" ")[0]: r for r in table_rows(out)}
     assert set(rows) == {"rows", "token"}
     for r in rows.values():
@@ -140,11 +208,30 @@ def test_stability_and_overhead_take_token_budgets(tmp_path):
     import overhead  # in-process: the budgets' arithmetic, not the timing (the overhead test above runs the command)
 
     data, out = _toy_data(tmp_path), tmp_path / "out"
-    stability_main("--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "C", "--data_dir", str(data), "--out", str(out),
-                   "--device", "cpu", "--max_tokens", "120", "--gradinit_max_tokens", "200")
+    stability_main(
+        "--tiny",
+        "--steps",
+        "2",
+        "--lrs",
+        "1e-3",
+        "--arms",
+        "C",
+        "--data_dir",
+        str(data),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--max_tokens",
+        "120",
+        "--gradinit_max_tokens",
+        "200",
+    )
     result = json.loads((out / "results_C_seed1.json").read_text())
     assert result["args"]["max_tokens"] == 120 and result["results"][0]["curve"]
-    args = overhead.parse_args(["--tiny", "--device", "cpu", "--length", "10", "--max_tokens", "60", "--gradinit_max_tokens", "90"])
+    args = overhead.parse_args(
+        ["--tiny", "--device", "cpu", "--length", "10", "--max_tokens", "60", "--gradinit_max_tokens", "90"]
+    )
     _, (batch, search_batch), _ = overhead.build(args)
     assert tuple(batch["input_ids"].shape) == (6, 10) and tuple(search_batch["input_ids"].shape) == (9, 10)
 
@@ -152,9 +239,28 @@ def test_stability_and_overhead_take_token_budgets(tmp_path):
 def test_stability_paper_preset_runs_the_arms_in_parallel(tmp_path, capsys):
     # the driver in-process; each arm runs as its own `stability.py` command line
     data, out = _toy_data(tmp_path), tmp_path / "out"
-    stdout = bench_main("stability.py", "--preset", "paper", "--tiny", "--parallel", "--steps", "2", "--data_dir", str(data),
-                        "--out", str(out), "--device", "cpu", "--max_tokens", "200", "--gradinit_max_tokens", "300",
-                        "--gradinit_reference_step", "--gradinit_freeze_zero_biases", capsys=capsys)
+    stdout = bench_main(
+        "stability.py",
+        "--preset",
+        "paper",
+        "--tiny",
+        "--parallel",
+        "--steps",
+        "2",
+        "--data_dir",
+        str(data),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--max_tokens",
+        "200",
+        "--gradinit_max_tokens",
+        "300",
+        "--gradinit_reference_step",
+        "--gradinit_freeze_zero_biases",
+        capsys=capsys,
+    )
     assert sorted(r[1].split(":")[0].strip() for r in table_rows(stdout)) == ["A", "B", "C"]
     args = json.loads((out / "results_C_seed1.json").read_text())["args"]
     # the preset's flags, except those given
@@ -165,7 +271,20 @@ def test_stability_paper_preset_runs_the_arms_in_parallel(tmp_path, capsys):
 def test_stability_reuses_a_saved_search_only_for_the_init_it_started_from(tmp_path, capsys):
     data = _toy_data(tmp_path)
     out = tmp_path / "out"
-    common = ["--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "C", "--data_dir", str(data), "--device", "cpu", "--save_models"]
+    common = [
+        "--tiny",
+        "--steps",
+        "2",
+        "--lrs",
+        "1e-3",
+        "--arms",
+        "C",
+        "--data_dir",
+        str(data),
+        "--device",
+        "cpu",
+        "--save_models",
+    ]
     stability_main(*common, "--out", str(out))
     saved = json.loads((out / "gradinit_C" / "scales.json").read_text())
     reused = tmp_path / "reused"
@@ -180,16 +299,36 @@ def test_stability_reuses_a_saved_search_only_for_the_init_it_started_from(tmp_p
     weights = load_file(str(reused / "models" / "C-lr0-seed1" / "model.safetensors"))
     assert set(saved["tensors"]) <= set(weights)  # every scaled tensor, by its exact name
     for name, tensor in saved["tensors"].items():
-        assert abs(weights[name].double().norm().item() - tensor["final_norm"]) <= 1e-5 * (1 + tensor["final_norm"]), name
+        assert abs(weights[name].double().norm().item() - tensor["final_norm"]) <= 1e-5 * (1 + tensor["final_norm"]), (
+            name
+        )
     with pytest.raises(ValueError, match="the search started at"):
-        stability_main(*common, "--seed", "2", "--out", str(tmp_path / "x"), "--gradinit_scales_from", str(out / "gradinit_C"))
+        stability_main(
+            *common, "--seed", "2", "--out", str(tmp_path / "x"), "--gradinit_scales_from", str(out / "gradinit_C")
+        )
 
 
 def test_eval_mode_gap_reports_the_runs_own_validation_loss_with_dropout_off(tmp_path):
     data = _toy_data(tmp_path)
     out = tmp_path / "out"
-    stability_main("--tiny", "--steps", "3", "--lrs", "1e-3", "--arms", "B", "--data_dir", str(data), "--out", str(out),
-                   "--device", "cpu", "--save_models", "--dropout", "0.3")
+    stability_main(
+        "--tiny",
+        "--steps",
+        "3",
+        "--lrs",
+        "1e-3",
+        "--arms",
+        "B",
+        "--data_dir",
+        str(data),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--save_models",
+        "--dropout",
+        "0.3",
+    )
     final = json.loads((out / "results_B_seed1.json").read_text())["results"][0]["curve"][-1]["val_loss"]
     folder = out / "models" / "B-lr0.001-seed1"
     stdout = run("eval_mode_gap.py", str(folder), "--data_dir", str(data), "--by_site")
@@ -202,7 +341,11 @@ def test_eval_mode_gap_reports_the_runs_own_validation_loss_with_dropout_off(tmp
 
     # one site at a time: each kind of site, and only that one, has its dropout on
     header = [c.strip() for c in by_site.splitlines()[2].split("|")[1:-1]]
-    assert header[1:10] == [f"{stack}/{kind}" for stack in ("encoder", "decoder") for kind in ("embed", "residual", "activation", "attention")] + ["decoder/residual@0"]
+    assert header[1:10] == [
+        f"{stack}/{kind}"
+        for stack in ("encoder", "decoder")
+        for kind in ("embed", "residual", "activation", "attention")
+    ] + ["decoder/residual@0"]
     (row,) = table_rows(by_site)
     site_losses = [float(v) for v in row[1:9]]
     # the tiny model has one decoder layer: its residual branches alone are all of the decoder's
@@ -224,8 +367,10 @@ def test_stability_lr_zero_steps_fill_adams_moments_without_moving_the_weights(t
     stability_main(*common, "--lrs", "0", "--out", str(tmp_path / "still"))
     stability_main(*common, "--lrs", "1e-2", "--lr_zero_steps", "4", "--out", str(tmp_path / "zero"), "--token_spread")
     stability_main(*common, "--lrs", "1e-2", "--out", str(tmp_path / "moving"))
-    curves = {name: json.loads((tmp_path / name / "results_A_seed1.json").read_text())["results"][0]["curve"]
-              for name in ("still", "zero", "moving")}
+    curves = {
+        name: json.loads((tmp_path / name / "results_A_seed1.json").read_text())["results"][0]["curve"]
+        for name in ("still", "zero", "moving")
+    }
     assert [c["step"] for c in curves["zero"]] == [3, 6]  # --tiny evaluates every steps // 2
     # after 3 of the 4 updates at lr 0 the weights are the untrained ones; the last 2 updates move them
     assert curves["zero"][0]["val_loss"] == curves["still"][0]["val_loss"]
@@ -233,7 +378,10 @@ def test_stability_lr_zero_steps_fill_adams_moments_without_moving_the_weights(t
     assert curves["zero"][1]["val_loss"] != curves["still"][1]["val_loss"]
     # --token_spread before the first update: the same weights as after 3 updates at lr 0, not as after 6
     start = json.loads((tmp_path / "zero" / "results_A_seed1.json").read_text())["results"][0]["spread_at_start"]
-    assert start == {"encoder": curves["zero"][0]["spread_encoder"], "decoder_min": curves["zero"][0]["spread_decoder_min"]}
+    assert start == {
+        "encoder": curves["zero"][0]["spread_encoder"],
+        "decoder_min": curves["zero"][0]["spread_decoder_min"],
+    }
     assert start["decoder_min"] != curves["zero"][1]["spread_decoder_min"]
 
     capsys.readouterr()
@@ -255,9 +403,13 @@ def test_stability_lr_factor_starts_each_schedule_after_the_zero_steps():
     Args.lr_schedule = "linear"  # decay to 0 over the 4 updates that move the weights
     assert [lr_factor(0, Args)(s) for s in range(6)] == [0, 0, 1, 0.75, 0.5, 0.25]
     Args.lr_zero_steps = 0
-    assert [lr_factor(3, Args)(s) for s in range(6)] == pytest.approx([1 / 3, 2 / 3, 4 / 6, 3 / 6, 2 / 6, 1 / 6], abs=1e-15)
+    assert [lr_factor(3, Args)(s) for s in range(6)] == pytest.approx(
+        [1 / 3, 2 / 3, 4 / 6, 3 / 6, 2 / 6, 1 / 6], abs=1e-15
+    )
     Args.lr_schedule_horizon = 100  # the paper's schedule in a short run: towards 0 at update 100, stopped at 6
-    assert [lr_factor(3, Args)(s) for s in range(6)] == pytest.approx([1 / 3, 2 / 3, 0.98, 0.97, 0.96, 0.95], abs=1e-15)
+    assert [lr_factor(3, Args)(s) for s in range(6)] == pytest.approx(
+        [1 / 3, 2 / 3, 0.98, 0.97, 0.96, 0.95], abs=1e-15
+    )
 
 
 def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_path, capsys):
@@ -267,11 +419,28 @@ def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_p
     data = _toy_data(tmp_path)
     # sentences of different lengths, so that padding would change the numbers
     with open(data / "validation.jsonl", "w") as f:
-        f.writelines(json.dumps({"translation": {"de": "das haus ist rot ." * k, "en": "the house is red ." * k}}) + "\n"
-                     for k in (1, 2, 3, 1, 4))
+        f.writelines(
+            json.dumps({"translation": {"de": "das haus ist rot ." * k, "en": "the house is red ." * k}}) + "\n"
+            for k in (1, 2, 3, 1, 4)
+        )
     out = tmp_path / "out"
-    stability_main("--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "B", "--data_dir", str(data), "--out", str(out),
-                   "--device", "cpu", "--save_models", "--token_spread")
+    stability_main(
+        "--tiny",
+        "--steps",
+        "2",
+        "--lrs",
+        "1e-3",
+        "--arms",
+        "B",
+        "--data_dir",
+        str(data),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--save_models",
+        "--token_spread",
+    )
     folder = out / "models" / "B-lr0.001-seed1"
     final = json.loads((out / "results_B_seed1.json").read_text())["results"][0]["curve"][-1]
 
@@ -291,12 +460,18 @@ def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_p
     pairs = [json.loads(line)["translation"] for line in open(data / "validation.jsonl")]
     enc = tokenizer([p["de"] for p in pairs], text_target=[p["en"] for p in pairs], padding=True, return_tensors="pt")
     real = enc["labels"] != tokenizer.pad_token_id
-    decoder_input_ids = torch.cat([torch.full_like(enc["labels"][:, :1], tokenizer.eos_token_id), enc["labels"][:, :-1]], 1)
+    decoder_input_ids = torch.cat(
+        [torch.full_like(enc["labels"][:, :1], tokenizer.eos_token_id), enc["labels"][:, :-1]], 1
+    )
     caught = []
-    model.get_decoder().layers[0].register_forward_hook(lambda m, i, o: caught.append(o[0] if isinstance(o, tuple) else o))
+    model.get_decoder().layers[0].register_forward_hook(
+        lambda m, i, o: caught.append(o[0] if isinstance(o, tuple) else o)
+    )
     with torch.no_grad():
         model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], decoder_input_ids=decoder_input_ids)
-        memory = model.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+        memory = model.get_encoder()(
+            input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
+        ).last_hidden_state
     for name, h in (("decoder@0", caught[0][real]), ("encoder", memory[enc["attention_mask"] == 1])):
         h = h.double()
         expected = ((h - h.mean(0)).pow(2).sum() / h.pow(2).sum()).item()
@@ -326,8 +501,20 @@ def _final_weights(out, arm):
 def test_stability_resumable_run_cut_and_continued_ends_with_the_uninterrupted_runs_weights(tmp_path, arm, capsys):
     data = _toy_data(tmp_path)
     # lr 1e-2 and dropout: every update and every dropout mask changes the weights; B's warmup spans the cut
-    common = ["--tiny", "--lrs", "1e-2", "--arms", arm, "--data_dir", str(data), "--device", "cpu", "--save_models",
-              "--warmup_steps", "4"]
+    common = [
+        "--tiny",
+        "--lrs",
+        "1e-2",
+        "--arms",
+        arm,
+        "--data_dir",
+        str(data),
+        "--device",
+        "cpu",
+        "--save_models",
+        "--warmup_steps",
+        "4",
+    ]
     stability_main(*common, "--steps", "6", "--out", str(tmp_path / "straight"))
     cut = tmp_path / "cut"
     stability_main(*common, "--steps", "3", "--out", str(cut), "--resumable")
@@ -340,7 +527,10 @@ def test_stability_resumable_run_cut_and_continued_ends_with_the_uninterrupted_r
     assert any("admin_omega" in name for name in straight) == (arm == "D")  # D: Admin's ω saved and restored too
     for name in straight:
         torch.testing.assert_close(continued[name], straight[name], rtol=0, atol=0, msg=name)
-    results = [json.loads((out / f"results_{arm}_seed1.json").read_text())["results"][0] for out in (tmp_path / "straight", cut)]
+    results = [
+        json.loads((out / f"results_{arm}_seed1.json").read_text())["results"][0]
+        for out in (tmp_path / "straight", cut)
+    ]
     assert results[1]["curve"][-1] == results[0]["curve"][-1]
     # C: the search's summary is the one the first part recorded (its seconds are its own)
     searches = [{k: v for k, v in (r["gradinit"] or {}).items() if k != "seconds"} for r in results]
@@ -349,8 +539,22 @@ def test_stability_resumable_run_cut_and_continued_ends_with_the_uninterrupted_r
 
 def test_stability_resumable_refuses_a_state_trained_otherwise(tmp_path, capsys):
     data = _toy_data(tmp_path)
-    common = ["--tiny", "--lrs", "1e-2", "--arms", "B", "--data_dir", str(data), "--device", "cpu", "--resumable", "--warmup_fraction", "0.5",
-              "--out", str(tmp_path / "out")]
+    common = [
+        "--tiny",
+        "--lrs",
+        "1e-2",
+        "--arms",
+        "B",
+        "--data_dir",
+        str(data),
+        "--device",
+        "cpu",
+        "--resumable",
+        "--warmup_fraction",
+        "0.5",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     stability_main(*common, "--steps", "2", "--lr_schedule", "linear")
     capsys.readouterr()
 
@@ -361,9 +565,17 @@ def test_stability_resumable_refuses_a_state_trained_otherwise(tmp_path, capsys)
         assert "training pairs" not in out and "arm " not in out  # refused before any work starts
         return str(exit_info.value.code)
 
-    assert "saved with --dropout 0.1, this run has 0.2" in refused("--steps", "2", "--lr_schedule", "linear", "--dropout", "0.2")
+    assert "saved with --dropout 0.1, this run has 0.2" in refused(
+        "--steps", "2", "--lr_schedule", "linear", "--dropout", "0.2"
+    )
     assert "--warmup_steps / --warmup_fraction 1, this run has 2" in refused("--steps", "4", "--lr_schedule", "linear")
-    assert "only a constant schedule can be extended" in refused("--steps", "4", "--lr_schedule", "linear", "--warmup_steps", "1")
-    assert "already trained 2 steps, more than --steps 1" in refused("--steps", "1", "--lr_schedule", "linear", "--warmup_steps", "1")
+    assert "only a constant schedule can be extended" in refused(
+        "--steps", "4", "--lr_schedule", "linear", "--warmup_steps", "1"
+    )
+    assert "already trained 2 steps, more than --steps 1" in refused(
+        "--steps", "1", "--lr_schedule", "linear", "--warmup_steps", "1"
+    )
     # A has no state and B's cannot be continued: refused before A trains, not after
-    assert "saved with --dropout 0.1" in refused("--arms", "A", "B", "--steps", "2", "--lr_schedule", "linear", "--dropout", "0.2")
+    assert "saved with --dropout 0.1" in refused(
+        "--arms", "A", "B", "--steps", "2", "--lr_schedule", "linear", "--dropout", "0.2"
+    )

@@ -54,7 +54,9 @@ def test_mean_t_bound_and_bootstrap_bound():
     ds = [0.1, -0.3, 0.2, 0.05, 0.0, 0.4, -0.1, 0.15]
     mean, t_bound = confirmatory.mean_t_upper_bound(ds)
     assert mean == pytest.approx(statistics.fmean(ds))
-    assert t_bound == pytest.approx(mean + confirmatory.student_t_quantile(0.95, 7) * statistics.stdev(ds) / math.sqrt(8))
+    assert t_bound == pytest.approx(
+        mean + confirmatory.student_t_quantile(0.95, 7) * statistics.stdev(ds) / math.sqrt(8)
+    )
     # with many seeds the bootstrap's 95th percentile approaches mean + 1.645·σ/√n (σ the population sd)
     many = [math.sin(i) for i in range(400)]
     normal = statistics.fmean(many) + 1.6449 * statistics.pstdev(many) / math.sqrt(len(many))
@@ -63,8 +65,18 @@ def test_mean_t_bound_and_bootstrap_bound():
 
 
 def _run(arm, seed, end):
-    return {"arm": arm, "seed": seed, "lr": 1e-3, "curve": curve([9.0] * 9 + [end] * 3), "test_loss": end + 0.1,
-            "test_bleu": 0.1, "test_chrf": 5.0, "bleu": 0.1, "chrf": 5.0, "gradinit": None}
+    return {
+        "arm": arm,
+        "seed": seed,
+        "lr": 1e-3,
+        "curve": curve([9.0] * 9 + [end] * 3),
+        "test_loss": end + 0.1,
+        "test_bleu": 0.1,
+        "test_chrf": 5.0,
+        "bleu": 0.1,
+        "chrf": 5.0,
+        "gradinit": None,
+    }
 
 
 def _protocol_results(ds, warm_ends=None):
@@ -120,19 +132,38 @@ def test_scale_agreement_compares_search_seeds_and_init_seeds_pair_by_pair(tmp_p
 
 
 def test_every_run_table_lists_each_run_once_in_the_protocols_order(capsys):
-    runs = [_run_curve(arm, seed, end) for arm, seed, end in
-            [("C", 101, 5.0), ("Bw300", 1, 6.1), ("Cs1001", 101, 5.1), ("Bw75", 1, 6.3), ("A", 101, 8.0),
-             ("Bw300", 101, 6.2)]]
+    runs = [
+        _run_curve(arm, seed, end)
+        for arm, seed, end in [
+            ("C", 101, 5.0),
+            ("Bw300", 1, 6.1),
+            ("Cs1001", 101, 5.1),
+            ("Bw75", 1, 6.3),
+            ("A", 101, 8.0),
+            ("Bw300", 101, 6.2),
+        ]
+    ]
     confirmatory.every_run(runs, confirmatory._endpoints(runs))
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "seed" in line]
     assert [row.split(" | ")[0] + " | " + row.split(" | ")[1] for row in rows] == [
-        "| A, seed 101 | 8.000", "| B, W = 75, seed 1 | 6.300", "| B, W = 300, seed 1 | 6.100",
-        "| B, W = 300, seed 101 | 6.200", "| C, seed 101 | 5.000", "| C, search seed 1001, seed 101 | 5.100"]
+        "| A, seed 101 | 8.000",
+        "| B, W = 75, seed 1 | 6.300",
+        "| B, W = 300, seed 1 | 6.100",
+        "| B, W = 300, seed 101 | 6.200",
+        "| C, seed 101 | 5.000",
+        "| C, search seed 1001, seed 101 | 5.100",
+    ]
 
 
 def _run_curve(arm, seed, end):
-    return {"arm": arm, "seed": seed, "curve": curve([9.0] * 9 + [end] * 3), "test_loss": end, "test_bleu": 0.0,
-            "test_chrf": 0.0}
+    return {
+        "arm": arm,
+        "seed": seed,
+        "curve": curve([9.0] * 9 + [end] * 3),
+        "test_loss": end,
+        "test_bleu": 0.0,
+        "test_chrf": 0.0,
+    }
 
 
 def test_warmup_ties_go_to_the_shorter_warmup():
@@ -145,9 +176,18 @@ def test_warmup_ties_go_to_the_shorter_warmup():
 
 
 def test_heldout_split_takes_every_nth_sentence_pair_and_nothing_else():
-    pairs = [("ein Haus .", "a house ."), ("das ist gut .", "that is good ."), ("Wort", "word"),
-             ("wie geht es dir ?", "how are you ?"), ("er kam nicht !", "he did not come !"), ("zwei Worte .", "two words ."),
-             ("sie liest ein Buch .", "she reads a book ."), ("ja", "yes"), ("Halt !", "stop !"), ("wir gehen jetzt .", "we go now .")]
+    pairs = [
+        ("ein Haus .", "a house ."),
+        ("das ist gut .", "that is good ."),
+        ("Wort", "word"),
+        ("wie geht es dir ?", "how are you ?"),
+        ("er kam nicht !", "he did not come !"),
+        ("zwei Worte .", "two words ."),
+        ("sie liest ein Buch .", "she reads a book ."),
+        ("ja", "yes"),
+        ("Halt !", "stop !"),
+        ("wir gehen jetzt .", "we go now ."),
+    ]
     full = re.compile(r"^(\S+\s+){2,}\S*[.?!]$")  # three words or more, ending in . ? !
     sentences = [p for p in pairs if full.match(p[0].strip()) and full.match(p[1].strip())]
     train, heldout = stability.split_heldout(pairs, 2)
@@ -158,15 +198,21 @@ def test_heldout_split_takes_every_nth_sentence_pair_and_nothing_else():
 def test_stability_holds_the_split_out_of_training_and_scores_it_after_training(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    pairs = [{"de": f"das haus {i} ist rot .", "en": f"the house {i} is red ."} if i % 3 else {"de": f"haus {i}", "en": f"house {i}"}
-             for i in range(90)]
+    pairs = [
+        {"de": f"das haus {i} ist rot .", "en": f"the house {i} is red ."}
+        if i % 3
+        else {"de": f"haus {i}", "en": f"house {i}"}
+        for i in range(90)
+    ]
     with gzip.open(data / "train.jsonl.gz", "wt") as f:
         f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs)
     with open(data / "validation.jsonl", "w") as f:
         f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs[1:11])
     out = tmp_path / "out"
     common = ["--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "A", "--data_dir", str(data), "--device", "cpu"]
-    tokenizer, train, _, test, references = stability.load_data(stability.parse_args([*common, "--heldout_every", "4"]))
+    tokenizer, train, _, test, references = stability.load_data(
+        stability.parse_args([*common, "--heldout_every", "4"])
+    )
     assert len(test) == len(references["test"]) == 60 // 4 and len(train) == 90 - 15
     sentences = [p["en"] for i, p in enumerate(pairs) if i % 3]
     assert references["test"] == sentences[3::4]
@@ -186,10 +232,20 @@ def test_stability_holds_the_split_out_of_training_and_scores_it_after_training(
 
 
 def test_report_keeps_tagged_arms_in_the_claim_table(capsys):
-    results = [_run("A", 1, 7.9), _run("B", 1, 6.2), _run("Ceta2e3", 1, 6.25), _run("A", 2, 7.9), _run("B", 2, 6.2),
-               _run("C", 2, 6.5)]
+    results = [
+        _run("A", 1, 7.9),
+        _run("B", 1, 6.2),
+        _run("Ceta2e3", 1, 6.25),
+        _run("A", 2, 7.9),
+        _run("B", 2, 6.2),
+        _run("C", 2, 6.5),
+    ]
     stability.seed_summary(results, reach=6.5)
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0.001 |") and ("C:" in line or "Ceta2e3:" in line)]
+    rows = [
+        line
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| 0.001 |") and ("C:" in line or "Ceta2e3:" in line)
+    ]
     assert len(rows) == 2
     tagged = next(r for r in rows if "Ceta2e3: 6.250" in r)
     assert "+0.050" in tagged and tagged.rstrip(" |").endswith("yes")
@@ -211,8 +267,22 @@ def test_stability_trains_with_the_adam_beta2_it_is_given_and_resumes_only_with_
         f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs)
     with open(data / "validation.jsonl", "w") as f:
         f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs[:10])
-    common = ["--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "A", "--data_dir", str(data), "--device", "cpu",
-              "--out", str(tmp_path / "out"), "--resumable"]
+    common = [
+        "--tiny",
+        "--steps",
+        "2",
+        "--lrs",
+        "1e-3",
+        "--arms",
+        "A",
+        "--data_dir",
+        str(data),
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "out"),
+        "--resumable",
+    ]
     stability.main([*common, "--adam_beta2", "0.999"])
     state = torch.load(tmp_path / "out" / "state" / "A-lr0.001-seed1.pt", weights_only=False)
     assert state["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)

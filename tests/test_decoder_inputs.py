@@ -12,10 +12,24 @@ from hf_gradinit import GradInitArguments, GradInitConfig, GradInitTrainer, grad
 def tiny_fsmt(seed: int = 0) -> FSMTForConditionalGeneration:
     torch.manual_seed(seed)
     config = FSMTConfig(
-        langs=["de", "en"], src_vocab_size=44, tgt_vocab_size=44, d_model=16, encoder_layers=1, decoder_layers=1,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
-        max_position_embeddings=64, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
-        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+        langs=["de", "en"],
+        src_vocab_size=44,
+        tgt_vocab_size=44,
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
     )
     return FSMTForConditionalGeneration(config)
 
@@ -28,7 +42,9 @@ def _rows(n=6):
 def test_trainer_collator_keeps_the_labels_ignore_index(tmp_path):
     tokenizer, model = tiny_tokenizer(), tiny_fsmt()
     args = GradInitConfig(output_dir=str(tmp_path), report_to="none", use_cpu=True)
-    trainer = GradInitTrainer(model, args, train_dataset=tokenized_dataset(tokenizer, 12), data_collator=collator(tokenizer, model))
+    trainer = GradInitTrainer(
+        model, args, train_dataset=tokenized_dataset(tokenizer, 12), data_collator=collator(tokenizer, model)
+    )
     rows = _rows()
     batch = trainer.data_collator(rows)
     lengths = [len(r["labels"]) for r in rows]
@@ -48,7 +64,9 @@ def _hand_loss(model, batch):
     for i in range(len(labels)):  # FSMT (fairseq) starts each row with its final </s>
         decoder_input_ids[i, 0] = shifted[i, int((shifted[i] != model.config.pad_token_id).sum()) - 1]
     with torch.no_grad():
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids).logits
+        logits = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids
+        ).logits
     keep = labels != -100
     return torch.nn.functional.cross_entropy(logits[keep].double(), labels[keep]).item()
 
@@ -69,12 +87,24 @@ def test_trainer_search_loss_with_labels_only_batches(tmp_path):
     reference = tiny_fsmt()  # the same weights, untouched by the search
     train = tokenized_dataset(tokenizer, 9, seed=3)
     args = GradInitConfig(
-        output_dir=str(tmp_path), report_to="none", use_cpu=True, gradinit_iters=1, per_device_train_batch_size=9,
-        gradinit_batch_size=9, max_steps=1, save_strategy="no", seed=0, dataloader_drop_last=False,
+        output_dir=str(tmp_path),
+        report_to="none",
+        use_cpu=True,
+        gradinit_iters=1,
+        per_device_train_batch_size=9,
+        gradinit_batch_size=9,
+        max_steps=1,
+        save_strategy="no",
+        seed=0,
+        dataloader_drop_last=False,
     )
-    trainer = GradInitTrainer(model, args, train_dataset=train, data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100))
+    trainer = GradInitTrainer(
+        model, args, train_dataset=train, data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
+    )
     result = trainer.gradinit()
     batch = next(iter(trainer.get_train_dataloader()))  # the seeded sampler gives the search's batch again
     reference.eval()
     k = -(-2 * 9 // 3)
-    assert result.history[0]["loss"] == pytest.approx(_hand_loss(reference, {key: v[:k] for key, v in batch.items()}), rel=1e-5)
+    assert result.history[0]["loss"] == pytest.approx(
+        _hand_loss(reference, {key: v[:k] for key, v in batch.items()}), rel=1e-5
+    )

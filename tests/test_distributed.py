@@ -36,17 +36,25 @@ def _launch_all(script, configs, root):
 # pattern is part of the comparison.
 CONFIGS = {
     # measured: loss 1.3e-7, ‖ḡ‖ 1.6e-7, objective 1.3e-7, scales 8.8e-7
-    "adam-exact-float32": (dict(alg="adam", gamma=22, hvp="exact", dtype="float32", activation="gelu"),
-                           {"loss": 1e-6, "grad_norm": 1e-6, "objective": 1e-6, "scale": 5e-6}),
+    "adam-exact-float32": (
+        dict(alg="adam", gamma=22, hvp="exact", dtype="float32", activation="gelu"),
+        {"loss": 1e-6, "grad_norm": 1e-6, "objective": 1e-6, "scale": 5e-6},
+    ),
     # measured: 2.4e-16, 2.2e-16, 1.2e-16, 2.3e-13
-    "sgd-exact-float64": (dict(alg="sgd", gamma=0.9, hvp="exact", dtype="float64", activation="gelu"),
-                          {"loss": 2e-15, "grad_norm": 2e-15, "objective": 2e-15, "scale": 2e-12}),
+    "sgd-exact-float64": (
+        dict(alg="sgd", gamma=0.9, hvp="exact", dtype="float64", activation="gelu"),
+        {"loss": 2e-15, "grad_norm": 2e-15, "objective": 2e-15, "scale": 2e-12},
+    ),
     # measured: 4.1e-15, 1.4e-12, 9.6e-15, 1.1e-10
-    "adam-fd-float64": (dict(alg="adam", gamma=22, hvp="finite_difference", dtype="float64", activation="relu"),
-                        {"loss": 5e-14, "grad_norm": 1e-11, "objective": 1e-13, "scale": 1e-9}),
+    "adam-fd-float64": (
+        dict(alg="adam", gamma=22, hvp="finite_difference", dtype="float64", activation="relu"),
+        {"loss": 5e-14, "grad_norm": 1e-11, "objective": 1e-13, "scale": 1e-9},
+    ),
     # measured: 9.5e-14, 1.6e-11, 8.0e-14, 7.4e-7
-    "sgd-fd-float64": (dict(alg="sgd", gamma=0.9, hvp="finite_difference", dtype="float64", activation="relu"),
-                       {"loss": 1e-12, "grad_norm": 1e-10, "objective": 1e-12, "scale": 5e-6}),
+    "sgd-fd-float64": (
+        dict(alg="sgd", gamma=0.9, hvp="finite_difference", dtype="float64", activation="relu"),
+        {"loss": 1e-12, "grad_norm": 1e-10, "objective": 1e-12, "scale": 5e-6},
+    ),
 }
 ITERS = 6
 
@@ -77,7 +85,12 @@ def test_two_processes_match_one_process(two_process_searches, config_name):
         saved = json.load(f)
     shards = [torch.load(tmp_path / f"batches-{r}.pt") for r in range(2)]
     global_batches = [_interleave(list(pair)) for pair in zip(*shards)][: saved["iterations"]]
-    reference = gradinit(tiny_bart(seed=0, dtype=getattr(torch, dtype), activation_function=activation), global_batches, GradInitArguments(**saved["arguments"]), progress_bar=False)
+    reference = gradinit(
+        tiny_bart(seed=0, dtype=getattr(torch, dtype), activation_function=activation),
+        global_batches,
+        GradInitArguments(**saved["arguments"]),
+        progress_bar=False,
+    )
     # Per step, the whole batch's loss, ‖ḡ‖ and objective L(θ'; S): a sum over processes where a mean belongs
     # doubles them, which the scales alone would barely show (Adam on α is nearly blind to a constant factor).
     errors = {"loss": 0.0, "grad_norm": 0.0, "objective": 0.0, "scale": 0.0}
@@ -102,8 +115,16 @@ def test_processes_are_synced_and_a_difference_is_found_and_named(tmp_path):
     """Models from different seeds: the check refuses them; after `sync_parameters` every process holds process
     0's weights (the model built from seed 0 here) and the check passes; one weight changed by 1e-7 on one process
     is found, by its tensor's name, on both."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", PARAMETERS_SCRIPT,
-           str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        PARAMETERS_SCRIPT,
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     seen = [torch.load(tmp_path / f"parameters-{r}.pt") for r in range(2)]
@@ -156,8 +177,11 @@ def _union_for_split(shards):
 
 def _smoothed_cross_entropy(model, batch, epsilon=0.1):
     """Label-smoothed cross-entropy, mean over label tokens, written out here (not the Trainer's LabelSmoother)."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                   decoder_input_ids=batch["decoder_input_ids"]).logits
+    logits = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        decoder_input_ids=batch["decoder_input_ids"],
+    ).logits
     logp = torch.log_softmax(logits, -1)
     active = batch["labels"] != -100
     nll = -logp.gather(-1, batch["labels"].clamp(min=0).unsqueeze(-1)).squeeze(-1)
@@ -194,7 +218,13 @@ def test_token_budget_processes_match_one_process_on_the_union(two_process_token
         saved = json.load(f)
     model = tiny_bart(seed=0, dtype=torch.float64, dropout=0.0, activation_function="relu")
     union_batches = [_union_for_split(list(pair)) for pair in zip(search[0]["batches"], search[1]["batches"])]
-    reference = gradinit(model, union_batches, GradInitArguments(**saved["arguments"]), loss_fn=_smoothed_cross_entropy, progress_bar=False)
+    reference = gradinit(
+        model,
+        union_batches,
+        GradInitArguments(**saved["arguments"]),
+        loss_fn=_smoothed_cross_entropy,
+        progress_bar=False,
+    )
     assert [h["constraint"] for h in reference.history] == [h["constraint"] for h in search[0]["history"]]
     errors = {}
     for r in range(2):

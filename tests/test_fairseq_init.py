@@ -36,7 +36,12 @@ def test_layout_is_transformer_iwslt_de_en(iwslt_model):
     model, config = iwslt_model, iwslt_model.config
     assert isinstance(model, MarianMTModel)
     assert (config.d_model, config.encoder_layers, config.decoder_layers) == (512, 6, 6)
-    assert (config.encoder_ffn_dim, config.decoder_ffn_dim, config.encoder_attention_heads, config.decoder_attention_heads) == (1024, 1024, 4, 4)
+    assert (
+        config.encoder_ffn_dim,
+        config.decoder_ffn_dim,
+        config.encoder_attention_heads,
+        config.decoder_attention_heads,
+    ) == (1024, 1024, 4, 4)
     assert (config.dropout, config.attention_dropout, config.activation_dropout) == (0.3, 0.1, 0.1)
     assert config.activation_function == "relu" and config.scale_embedding
     # Separate encoder embedding; decoder input embedding tied to the output projection.
@@ -87,7 +92,14 @@ def test_every_trainable_tensor_is_reinitialized():
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     fairseq_init_(model, generator=torch.Generator().manual_seed(1))
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
-    unchanged_by_design = {n for n, p in model.named_parameters() if n.endswith("layer_norm.weight") or n.endswith("layernorm_embedding.weight") or ("norm" in n and n.endswith("bias")) or "out_proj.bias" in n}
+    unchanged_by_design = {
+        n
+        for n, p in model.named_parameters()
+        if n.endswith("layer_norm.weight")
+        or n.endswith("layernorm_embedding.weight")
+        or ("norm" in n and n.endswith("bias"))
+        or "out_proj.bias" in n
+    }
     assert set(before) - changed <= unchanged_by_design
     again = fairseq_init_(tiny_bart(0), generator=torch.Generator().manual_seed(1))
     for n, p in again.named_parameters():

@@ -19,8 +19,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _config(tmp_path, **kw):
     defaults = dict(
-        output_dir=str(tmp_path), gradinit_iters=3, gradinit_lr=5e-2, per_device_train_batch_size=6, max_steps=1,
-        report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True,
+        output_dir=str(tmp_path),
+        gradinit_iters=3,
+        gradinit_lr=5e-2,
+        per_device_train_batch_size=6,
+        max_steps=1,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
     )
     return GradInitConfig(**{**defaults, **kw})
 
@@ -29,7 +36,8 @@ def _config(tmp_path, **kw):
 def test_eta_left_unset_is_twice_the_training_lr(tmp_path, lr):
     assert GradInitConfig(output_dir=str(tmp_path), learning_rate=lr).gradinit_eta == 2 * lr
     (parsed,) = HfArgumentParser(GradInitConfig).parse_args_into_dataclasses(
-        ["--output_dir", str(tmp_path), "--learning_rate", str(lr)])
+        ["--output_dir", str(tmp_path), "--learning_rate", str(lr)]
+    )
     assert parsed.gradinit_eta == 2 * lr
     assert GradInitConfig(output_dir=str(tmp_path), learning_rate=lr, gradinit_eta=3e-3).gradinit_eta == 3e-3
 
@@ -84,7 +92,9 @@ def test_the_search_uses_and_records_the_eta_it_derived(tmp_path, caplog):
 
 def test_a_search_that_never_left_the_constraint_says_so(tmp_path, caplog):
     tok, model = tiny_tokenizer(), tiny_bart()
-    trainer = GradInitTrainer(model, _config(tmp_path, gradinit_gamma=1e-9), tokenized_dataset(tok, 12), processing_class=tok)
+    trainer = GradInitTrainer(
+        model, _config(tmp_path, gradinit_gamma=1e-9), tokenized_dataset(tok, 12), processing_class=tok
+    )
     with caplog.at_level(logging.WARNING, logger="hf_gradinit.search"):
         trainer.gradinit()
     assert any("no objective step ran" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
@@ -98,9 +108,21 @@ def test_gradinit_with_zero_iterations_is_said_at_warning(tmp_path, caplog):
 
 
 def _mbart():
-    config = MBartConfig(vocab_size=64, d_model=16, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=32, decoder_ffn_dim=32,
-                         encoder_attention_heads=2, decoder_attention_heads=2, max_position_embeddings=64,
-                         pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=2)
+    config = MBartConfig(
+        vocab_size=64,
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+    )
     return MBartForConditionalGeneration(config)
 
 
@@ -128,7 +150,9 @@ def test_a_pre_ln_model_is_warned_about_and_never_tagged_post_ln(tmp_path, caplo
 @pytest.mark.parametrize("kind", ["encoder-only", "decoder-only"])
 def test_single_stack_models_get_a_message_naming_what_to_do(tmp_path, kind):
     if kind == "encoder-only":
-        model = BertForSequenceClassification(BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32))
+        model = BertForSequenceClassification(
+            BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+        )
     else:
         model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=16, n_layer=1, n_head=2))
     with pytest.raises(ValueError, match=f"{type(model).__name__} is {kind}.*gradinit\\(model, batches"):
@@ -140,8 +164,8 @@ import sys
 sys.path.insert(0, {tests!r})
 from helpers import end_distributed_process, tiny_bart, tiny_tokenizer, tokenized_dataset
 from hf_gradinit import GradInitConfig, GradInitTrainer
-args = GradInitConfig(output_dir={out!r}, gradinit_iters=2, per_device_train_batch_size=6, max_steps=1, report_to="none",
-                      save_strategy="no", disable_tqdm=True{use_cpu})
+args = GradInitConfig(output_dir={out!r}, gradinit_iters=2, per_device_train_batch_size=6, max_steps=1,
+                      report_to="none", save_strategy="no", disable_tqdm=True{use_cpu})
 tok = tiny_tokenizer()
 GradInitTrainer(tiny_bart(), args, tokenized_dataset(tok, 12), processing_class=tok).train()
 end_distributed_process()
@@ -152,10 +176,17 @@ def _torchrun(tmp_path, use_cpu):
     tmp_path.mkdir()
     script = tmp_path / "job.py"
     out = tmp_path / "out"
-    script.write_text(_UNJOINED.format(tests=os.path.join(ROOT, "tests"), out=str(out), use_cpu=", use_cpu=True" if use_cpu else ""))
+    script.write_text(
+        _UNJOINED.format(tests=os.path.join(ROOT, "tests"), out=str(out), use_cpu=", use_cpu=True" if use_cpu else "")
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)],
-                          capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     return proc, out
 
 
@@ -168,7 +199,6 @@ def test_torchrun_on_cpu_without_use_cpu_is_refused_and_with_it_writes_one_whole
     files = set(os.listdir(out / "gradinit"))
     assert {"model.safetensors", "config.json", "scales.json", "README.md"} <= files
     assert not [f for f in os.listdir(out) if f.startswith(".gradinit")]  # no staging folder left behind
-
 
 
 def test_init_help_shows_the_gradinit_flags_under_its_own_name_and_points_to_the_rest(capsys):

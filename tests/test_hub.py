@@ -14,15 +14,24 @@ from hub_server import client_env
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = "tester/tiny-bart-gradinit-init"
 EXPECTED_FILES = {
-    "model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-    "scales.json", "scales.png", "README.md",
+    "model.safetensors",
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "scales.json",
+    "scales.png",
+    "README.md",
 }
 
 
 def run_client(command, hub, tmp_path, repo=REPO, **env):
     proc = subprocess.run(
         [sys.executable, os.path.join(HERE, "hub_client.py"), command, str(tmp_path), repo],
-        env=client_env(hub, tmp_path, **env), capture_output=True, text=True, timeout=300,
+        env=client_env(hub, tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     return proc
 
@@ -67,8 +76,11 @@ def test_server_error_keeps_local_checkpoint_and_says_how_to_retry(hub, tmp_path
     # The retry the message suggests works once the Hub answers again.
     hub.state.fail.clear()
     retry = subprocess.run(
-        [*HF_GRADINIT, "push", str(local), "--repo_id", REPO], env=client_env(hub, tmp_path),
-        capture_output=True, text=True, timeout=120,
+        [*HF_GRADINIT, "push", str(local), "--repo_id", REPO],
+        env=client_env(hub, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert retry.returncode == 0, retry.stderr[-3000:]
     assert EXPECTED_FILES <= set(hub.state.repos[REPO]["files"])
@@ -85,15 +97,40 @@ def test_console_script_init_end_to_end(hub, tmp_path):
     data = tmp_path / "data.jsonl"
     with open(data, "w") as f:
         for i in range(60):
-            f.write(json.dumps({"translation": {"de": f"das haus {i % 7} ist rot", "en": f"the house {i % 7} is red"}}) + "\n")
+            f.write(
+                json.dumps({"translation": {"de": f"das haus {i % 7} ist rot", "en": f"the house {i % 7} is red"}})
+                + "\n"
+            )
     out = tmp_path / "init"
     cmd = [
-        *HF_GRADINIT, "init", "--model_type", "bart",
-        "--config_overrides", "d_model=16,encoder_layers=1,decoder_layers=1,encoder_ffn_dim=32,decoder_ffn_dim=32,"
+        *HF_GRADINIT,
+        "init",
+        "--model_type",
+        "bart",
+        "--config_overrides",
+        "d_model=16,encoder_layers=1,decoder_layers=1,encoder_ffn_dim=32,decoder_ffn_dim=32,"
         "encoder_attention_heads=2,decoder_attention_heads=2",
-        "--train_tokenizer", "--vocab_size", "60", "--train_file", str(data), "--source_lang", "de", "--target_lang", "en",
-        "--output_dir", str(out), "--gradinit_iters", "3", "--per_device_train_batch_size", "6",
-        "--report_to", "none", "--use_cpu", "--push_to_hub", "--hub_model_id", "tester/cli-init",
+        "--train_tokenizer",
+        "--vocab_size",
+        "60",
+        "--train_file",
+        str(data),
+        "--source_lang",
+        "de",
+        "--target_lang",
+        "en",
+        "--output_dir",
+        str(out),
+        "--gradinit_iters",
+        "3",
+        "--per_device_train_batch_size",
+        "6",
+        "--report_to",
+        "none",
+        "--use_cpu",
+        "--push_to_hub",
+        "--hub_model_id",
+        "tester/cli-init",
     ]
     proc = subprocess.run(cmd, env=client_env(hub, tmp_path), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]

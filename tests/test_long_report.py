@@ -9,7 +9,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-import long_report
+import long_report  # noqa: E402
 
 STEPS = range(100, 4900, 100)
 
@@ -65,7 +65,14 @@ def test_c_first_reaches_b_at_1200():
         # within on 2 of 4
         ((6.0, 6.0, 6.0, 6.0), (6.11, 5.5, 6.05, 6.3), (7.0, 7.0), "does not meet the rule", 2, 4),
         # B trained (below 6.6) on two seeds only: undecided, whatever C does
-        ((6.0, 6.7, 6.0, 6.65), (6.0, 6.7, 6.0, 6.65), (8.0, 8.0), "undecided (B trained on fewer than 3 seeds)", 2, 2),
+        (
+            (6.0, 6.7, 6.0, 6.65),
+            (6.0, 6.7, 6.0, 6.65),
+            (8.0, 8.0),
+            "undecided (B trained on fewer than 3 seeds)",
+            2,
+            2,
+        ),
         # B did not train on seed 204: 3 of the 3 where it did
         ((6.0, 6.0, 6.0, 6.6), (6.0, 6.0, 6.0, 9.0), (8.0, 8.0), "trains without warmup", 3, 3),
     ],

@@ -74,8 +74,18 @@ def test_the_switch_restores_release_0_1_defaults_exactly():
 
 def test_the_switch_from_the_command_line_keeps_what_is_given():
     (config,) = HfArgumentParser(GradInitConfig).parse_args_into_dataclasses(
-        ["--output_dir", "out", "--report_to", "none", "--gradinit_defaults", "0.1", "--gradinit_lr", "2.5e-3",
-         "--gradinit_freeze_zero_biases", "true"]
+        [
+            "--output_dir",
+            "out",
+            "--report_to",
+            "none",
+            "--gradinit_defaults",
+            "0.1",
+            "--gradinit_lr",
+            "2.5e-3",
+            "--gradinit_freeze_zero_biases",
+            "true",
+        ]
     )
     assert (config.gradinit_lr, config.gradinit_freeze_zero_biases) == (2.5e-3, True)  # given
     assert (config.gradinit_beta2, config.gradinit_step_moves_tied_output) == (0.999, True)  # 0.1's

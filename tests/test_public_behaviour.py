@@ -11,11 +11,17 @@ from hf_gradinit import GradInitResult, model_loss
 
 def test_result_round_trip_keeps_every_field(tmp_path):
     result = GradInitResult(
-        scales={"a.weight": 0.5, "b.bias": 0.0}, groups={"a.weight": "weight", "b.bias": "bias"},
-        init_norms={"a.weight": 2.0, "b.bias": 0.3}, final_norms={"a.weight": 1.0, "b.bias": 0.0},
-        history=[{"step": 1, "loss": 3.0, "grad_norm": 1200.0, "constraint": True},
-                 {"step": 2, "loss": 2.9, "grad_norm": 900.0, "constraint": False, "objective": 2.8}],
-        arguments={"gradinit_eta": 2e-3, "gradinit_iters": 2}, graph_rebuilds=1, initialization="fairseq",
+        scales={"a.weight": 0.5, "b.bias": 0.0},
+        groups={"a.weight": "weight", "b.bias": "bias"},
+        init_norms={"a.weight": 2.0, "b.bias": 0.3},
+        final_norms={"a.weight": 1.0, "b.bias": 0.0},
+        history=[
+            {"step": 1, "loss": 3.0, "grad_norm": 1200.0, "constraint": True},
+            {"step": 2, "loss": 2.9, "grad_norm": 900.0, "constraint": False, "objective": 2.8},
+        ],
+        arguments={"gradinit_eta": 2e-3, "gradinit_iters": 2},
+        graph_rebuilds=1,
+        initialization="fairseq",
         eta_rule="2 × learning_rate 0.001",
     )
     loaded = GradInitResult.load(result.save(tmp_path / "init"))
@@ -41,11 +47,27 @@ def test_model_loss_reads_mapping_and_tuple_outputs(kind):
     assert model_loss(_Out(kind), {"x": x}).item() == 6.0
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["init", "--output_dir", "o", "--model_type", "bart", "--train_tokenizer", "--source_lang", "de", "--target_lang", "en"],
-     "hf-gradinit init: error: Give --dataset_name or at least one of --train_file"),
-    (["frobnicate"], "hf-gradinit: unknown command 'frobnicate' (commands: init, push)"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            [
+                "init",
+                "--output_dir",
+                "o",
+                "--model_type",
+                "bart",
+                "--train_tokenizer",
+                "--source_lang",
+                "de",
+                "--target_lang",
+                "en",
+            ],
+            "hf-gradinit init: error: Give --dataset_name or at least one of --train_file",
+        ),
+        (["frobnicate"], "hf-gradinit: unknown command 'frobnicate' (commands: init, push)"),
+    ],
+)
 def test_the_command_line_exits_2_with_a_message(argv, message, capsys, tmp_path, monkeypatch):
     from hf_gradinit.cli import main
 
@@ -74,10 +96,14 @@ def test_a_failed_save_keeps_the_older_checkpoint_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(model, "save_pretrained", fail)
     with pytest.raises(OSError, match="disk full"):
         save_initialization(model, result, str(folder))
-    assert (folder / "scales.json").read_text() == "older" and sorted(p.name for p in tmp_path.iterdir()) == ["gradinit"]
+    assert (folder / "scales.json").read_text() == "older" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "gradinit"
+    ]
 
 
-def test_pushing_a_folder_that_is_not_a_gradinit_checkpoint_is_refused_before_any_request(tmp_path, monkeypatch, capsys):
+def test_pushing_a_folder_that_is_not_a_gradinit_checkpoint_is_refused_before_any_request(
+    tmp_path, monkeypatch, capsys
+):
     """A plain `save_pretrained` folder has no scales.json: the push names the folder and the missing file, and
     contacts no Hub (the client is never built)."""
     import hf_gradinit.hub as hub

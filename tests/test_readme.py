@@ -39,7 +39,10 @@ def test_quick_start_runs_as_written(tmp_path, monkeypatch, capsys):
     report = trainer.gradinit_result.report()
     assert report["first_objective_step"] is not None and report["constraint_fraction"] < 0.5
     assert "the first objective step at iteration" in capsys.readouterr().err
-    assert trainer.gradinit_result.arguments["gradinit_eta"] == 1e-3 and trainer.gradinit_result.initialization == "fairseq"
+    assert (
+        trainer.gradinit_result.arguments["gradinit_eta"] == 1e-3
+        and trainer.gradinit_result.initialization == "fairseq"
+    )
     assert {"model.safetensors", "config.json", "scales.json"} <= set(os.listdir(tmp_path / "out" / "gradinit"))
 
 

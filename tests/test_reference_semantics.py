@@ -55,10 +55,17 @@ def test_reference_step_keeps_the_tied_output_projection_at_theta():
             record, d_alpha = search.alpha_gradient(batch)
             search.write_parameters()
         if expected is None:
-            expected = torch.tensor([
-                float((grads[t.name] + (grads["lm_head.weight"] if t.param is model.lm_head.weight else 0)).mul(t.param.detach()).sum())
-                for t in search.scaled
-            ], dtype=torch.float64)
+            expected = torch.tensor(
+                [
+                    float(
+                        (grads[t.name] + (grads["lm_head.weight"] if t.param is model.lm_head.weight else 0))
+                        .mul(t.param.detach())
+                        .sum()
+                    )
+                    for t in search.scaled
+                ],
+                dtype=torch.float64,
+            )
         error = (d_alpha - expected).abs().max() / expected.abs().max()
         if not moves:
             assert abs(record["objective"] - loss_ref) < 1e-12
@@ -77,7 +84,9 @@ def test_reference_step_is_for_adam_and_leaves_untied_models_alone():
     d = []
     for moves in (True, False):
         with search_mode(model):
-            search = GradInitSearch(model, GradInitArguments(gradinit_gamma=1e9, gradinit_step_moves_tied_output=moves))
+            search = GradInitSearch(
+                model, GradInitArguments(gradinit_gamma=1e9, gradinit_step_moves_tied_output=moves)
+            )
             d.append(search.alpha_gradient(batch)[1])
             search.write_parameters()
     assert search.tied_output is None and torch.equal(d[0], d[1])
@@ -89,9 +98,11 @@ def _bias_trajectories(freeze):
     fairseq_init_(model, generator=torch.Generator().manual_seed(0))  # non-zero biases, which are scaled
     trajectory = []
     result = gradinit(
-        model, batches(tok, model, 4, 6),
+        model,
+        batches(tok, model, 4, 6),
         GradInitArguments(gradinit_iters=80, gradinit_lr=0.3, gradinit_gamma=1e9, gradinit_freeze_zero_biases=freeze),
-        callback=lambda record, search: trajectory.append(search.alpha.clone()), progress_bar=False,
+        callback=lambda record, search: trajectory.append(search.alpha.clone()),
+        progress_bar=False,
     )
     alphas = torch.stack(trajectory)
     biases = [i for i, group in enumerate(result.groups.values()) if group == "bias"]

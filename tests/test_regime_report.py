@@ -10,7 +10,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-import regime_report
+import regime_report  # noqa: E402
 
 
 def _run(arm, seed, values, steps=range(100, 1300, 100), test_loss=None):

@@ -14,8 +14,20 @@ SCRIPT = os.path.join(ROOT, "examples", "translation", "run_translation.py")
 
 # A toy language pair: each German word has one English word, and the word order is kept.
 LEXICON = {
-    "der": "the", "hund": "dog", "katze": "cat", "sieht": "sees", "mag": "likes", "ein": "a", "haus": "house",
-    "baum": "tree", "rot": "red", "gross": "big", "klein": "small", "und": "and", "nicht": "not", "ist": "is",
+    "der": "the",
+    "hund": "dog",
+    "katze": "cat",
+    "sieht": "sees",
+    "mag": "likes",
+    "ein": "a",
+    "haus": "house",
+    "baum": "tree",
+    "rot": "red",
+    "gross": "big",
+    "klein": "small",
+    "und": "and",
+    "nicht": "not",
+    "ist": "is",
 }
 
 
@@ -34,24 +46,70 @@ def write_corpus(folder, n, seed, gz=False):
 
 def run(args, cwd):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_DISABLED": "true"}
-    return subprocess.run([sys.executable, SCRIPT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, SCRIPT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def base_args(tmp_path, train, valid, test, out):
     return [
-        "--model_type", "bart",
-        "--config_overrides", "d_model=32,encoder_layers=2,decoder_layers=2,encoder_ffn_dim=64,decoder_ffn_dim=64,"
+        "--model_type",
+        "bart",
+        "--config_overrides",
+        "d_model=32,encoder_layers=2,decoder_layers=2,encoder_ffn_dim=64,decoder_ffn_dim=64,"
         "encoder_attention_heads=2,decoder_attention_heads=2",
-        "--train_tokenizer", "--vocab_size", "120",
-        "--train_file", train, "--validation_file", valid, "--test_file", test,
-        "--source_lang", "de", "--target_lang", "en",
-        "--max_source_length", "24", "--max_target_length", "24",
-        "--output_dir", out,
-        "--do_train", "--do_eval", "--do_predict", "--predict_with_generate", "--num_beams", "2",
-        "--num_train_epochs", "1", "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "16",
-        "--learning_rate", "3e-3", "--adam_beta2", "0.98", "--label_smoothing_factor", "0.1",
-        "--gradinit_iters", "8", "--gradinit_batch_size", "24", "--gradinit_lr", "5e-2",
-        "--logging_steps", "4", "--save_strategy", "no", "--report_to", "none", "--use_cpu", "--seed", "1",
+        "--train_tokenizer",
+        "--vocab_size",
+        "120",
+        "--train_file",
+        train,
+        "--validation_file",
+        valid,
+        "--test_file",
+        test,
+        "--source_lang",
+        "de",
+        "--target_lang",
+        "en",
+        "--max_source_length",
+        "24",
+        "--max_target_length",
+        "24",
+        "--output_dir",
+        out,
+        "--do_train",
+        "--do_eval",
+        "--do_predict",
+        "--predict_with_generate",
+        "--num_beams",
+        "2",
+        "--num_train_epochs",
+        "1",
+        "--per_device_train_batch_size",
+        "16",
+        "--per_device_eval_batch_size",
+        "16",
+        "--learning_rate",
+        "3e-3",
+        "--adam_beta2",
+        "0.98",
+        "--label_smoothing_factor",
+        "0.1",
+        "--gradinit_iters",
+        "8",
+        "--gradinit_batch_size",
+        "24",
+        "--gradinit_lr",
+        "5e-2",
+        "--logging_steps",
+        "4",
+        "--save_strategy",
+        "no",
+        "--report_to",
+        "none",
+        "--use_cpu",
+        "--seed",
+        "1",
     ]
 
 

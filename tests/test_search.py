@@ -30,7 +30,9 @@ def test_weights_become_alpha_times_initial_weights():
         scaled = scaled_ptr.get(after[name].data_ptr())
         if scaled is not None:
             torch.testing.assert_close(after[name], result.scales[scaled] * tensor, rtol=1e-6, atol=0)
-            assert result.final_norms[scaled] == pytest.approx(result.scales[scaled] * result.init_norms[scaled], rel=1e-5)
+            assert result.final_norms[scaled] == pytest.approx(
+                result.scales[scaled] * result.init_norms[scaled], rel=1e-5
+            )
         else:
             assert torch.equal(after[name], tensor), name
     assert len(result.history) == 6
@@ -228,9 +230,14 @@ def test_missing_labels_give_a_clear_error():
 
 def test_custom_loss_fn_for_a_plain_torch_model():
     model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 1))
-    data = [{"x": torch.randn(9, 4, generator=torch.Generator().manual_seed(i)), "y": torch.randn(9, 1)} for i in range(3)]
+    data = [
+        {"x": torch.randn(9, 4, generator=torch.Generator().manual_seed(i)), "y": torch.randn(9, 1)} for i in range(3)
+    ]
     result = gradinit(
-        model, data, GradInitArguments(gradinit_iters=4), loss_fn=lambda m, b: ((m(b["x"]) - b["y"]) ** 2).mean(),
+        model,
+        data,
+        GradInitArguments(gradinit_iters=4),
+        loss_fn=lambda m, b: ((m(b["x"]) - b["y"]) ** 2).mean(),
         progress_bar=False,
     )
     assert set(result.groups.values()) >= {"weight", "norm"}
@@ -239,22 +246,41 @@ def test_custom_loss_fn_for_a_plain_torch_model():
 
 def test_one_shot_iterator_ends_the_search_early():
     model = tiny_bart()
-    result = gradinit(model, iter(batches(tiny_tokenizer(), model, n_batches=2)), GradInitArguments(gradinit_iters=5), progress_bar=False)
+    result = gradinit(
+        model,
+        iter(batches(tiny_tokenizer(), model, n_batches=2)),
+        GradInitArguments(gradinit_iters=5),
+        progress_bar=False,
+    )
     assert result.iterations == 2
 
 
-@pytest.mark.parametrize("alg,hvp", [("adam", "exact"), ("adam", "finite_difference"), ("sgd", "exact"), ("sgd", "finite_difference")])
+@pytest.mark.parametrize(
+    "alg,hvp", [("adam", "exact"), ("adam", "finite_difference"), ("sgd", "exact"), ("sgd", "finite_difference")]
+)
 def test_a_tensor_the_loss_never_uses_keeps_its_scale(alg, hvp):
     # A head the loss ignores has no gradient: it counts as zero in g and in every α-gradient, so its α stays 1
     # (Adam's first moment stays 0), and the tensors that are used still move. γ between the iterations' ‖g‖.
     torch.manual_seed(0)
-    model = nn.ModuleDict({"body": nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1)), "unused": nn.Linear(4, 3)})
+    model = nn.ModuleDict(
+        {"body": nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1)), "unused": nn.Linear(4, 3)}
+    )
     unused_before = model["unused"].weight.detach().clone()
-    data = [{"x": torch.randn(9, 4, generator=torch.Generator().manual_seed(i)), "y": torch.randn(9, 1)} for i in range(4)]
+    data = [
+        {"x": torch.randn(9, 4, generator=torch.Generator().manual_seed(i)), "y": torch.randn(9, 1)} for i in range(4)
+    ]
     result = gradinit(
-        model, data, GradInitArguments(gradinit_alg=alg, gradinit_hvp=hvp, gradinit_iters=4, gradinit_lr=0.1,
-                                 gradinit_gamma=8.0 if alg == "adam" else 2.0),
-        loss_fn=lambda m, b: ((m["body"](b["x"]) - b["y"]) ** 2).mean(), progress_bar=False,
+        model,
+        data,
+        GradInitArguments(
+            gradinit_alg=alg,
+            gradinit_hvp=hvp,
+            gradinit_iters=4,
+            gradinit_lr=0.1,
+            gradinit_gamma=8.0 if alg == "adam" else 2.0,
+        ),
+        loss_fn=lambda m, b: ((m["body"](b["x"]) - b["y"]) ** 2).mean(),
+        progress_bar=False,
     )
     assert any(r["constraint"] for r in result.history) and not all(r["constraint"] for r in result.history)
     assert result.scales["unused.weight"] == 1.0 and result.scales["unused.bias"] == 1.0
@@ -269,6 +295,8 @@ def test_split_batch_slices_only_tensors_with_the_batch_dimension():
     # ⌈2·7/3⌉ = 5 rows each: the first five and the last five
     assert torch.equal(s_tilde["x"], x[:5]) and torch.equal(s["x"], x[2:])
     for part in (s_tilde, s):
-        assert part["temperature"] is batch["temperature"] and part["table"] is batch["table"] and part["note"] == "kept"
+        assert (
+            part["temperature"] is batch["temperature"] and part["table"] is batch["table"] and part["note"] == "kept"
+        )
     with pytest.raises(ValueError, match=r"batch dimension; got keys \['temperature', 'note'\]"):
         engine.split_batch({"temperature": torch.tensor(0.5), "note": "kept"})

@@ -49,14 +49,21 @@ def loss_fn(model, batch):
 def make_batches(n_batches, rows, seed):
     gen = torch.Generator().manual_seed(seed)
     # class 4 never occurs: the bias that favours it (see the test) is best scaled to 0
-    return [{"input_ids": torch.randint(0, 13, (rows, 4), generator=gen), "labels": torch.randint(0, 4, (rows,), generator=gen)}
-            for _ in range(n_batches)]
+    return [
+        {
+            "input_ids": torch.randint(0, 13, (rows, 4), generator=gen),
+            "labels": torch.randint(0, 4, (rows,), generator=gen),
+        }
+        for _ in range(n_batches)
+    ]
 
 
 # -- the replay ------------------------------------------------------------------------------------------------
 
 
-def replay(model, batches, *, alg, lr, ln_lr, beta1, beta2, eta, gamma, min_scale, max_scale, ln_min_scale=None, grad_clip=0.0):
+def replay(
+    model, batches, *, alg, lr, ln_lr, beta1, beta2, eta, gamma, min_scale, max_scale, ln_min_scale=None, grad_clip=0.0
+):
     theta0 = {n: p.detach().clone() for n, p in model.named_parameters()}
     scaled = {}  # name -> (lower, upper, lr)
     for module_name, module in model.named_modules():
@@ -72,8 +79,14 @@ def replay(model, batches, *, alg, lr, ln_lr, beta1, beta2, eta, gamma, min_scal
                 scaled[name] = (min_scale, math.inf, lr)
     names = list(scaled)
     alpha = torch.ones(len(names), dtype=torch.float64)
-    moments = {kind: {"t": 0, "m": torch.zeros(len(names), dtype=torch.float64), "v": torch.zeros(len(names), dtype=torch.float64)}
-               for kind in ("constraint", "objective")}
+    moments = {
+        kind: {
+            "t": 0,
+            "m": torch.zeros(len(names), dtype=torch.float64),
+            "v": torch.zeros(len(names), dtype=torch.float64),
+        }
+        for kind in ("constraint", "objective")
+    }
 
     def weights(a):
         # every trainable tensor enters g and ‖g‖; the unscaled ones stay at θ⁰
@@ -119,8 +132,14 @@ def replay(model, batches, *, alg, lr, ln_lr, beta1, beta2, eta, gamma, min_scal
             denom = math.sqrt(state["v"][i].item() / (1 - beta2 ** state["t"])) + 1e-8
             new = alpha[i].item() - step_lr / (1 - beta1 ** state["t"]) * state["m"][i].item() / denom
             alpha[i] = min(max(new, lower), upper)
-        history.append({"constraint": constraint, "alpha": dict(zip(names, alpha.tolist())), "clipped": clipped,
-                        "objective": None if constraint else value.item() * eta})
+        history.append(
+            {
+                "constraint": constraint,
+                "alpha": dict(zip(names, alpha.tolist())),
+                "clipped": clipped,
+                "objective": None if constraint else value.item() * eta,
+            }
+        )
     return history
 
 
@@ -128,14 +147,23 @@ def replay(model, batches, *, alg, lr, ln_lr, beta1, beta2, eta, gamma, min_scal
 
 SETTINGS = {
     # chosen so that each search passes through both kinds of step and drives every bound at least once
-    "adam": dict(alg="adam", lr=0.08, ln_lr=0.15, beta1=0.9, beta2=0.95, eta=0.05, gamma=14.0, min_scale=0.7, max_scale=1.1),
-    "sgd": dict(alg="sgd", lr=0.08, ln_lr=0.15, beta1=0.9, beta2=0.95, eta=0.5, gamma=1.8, min_scale=0.7, max_scale=1.05),
+    "adam": dict(
+        alg="adam", lr=0.08, ln_lr=0.15, beta1=0.9, beta2=0.95, eta=0.05, gamma=14.0, min_scale=0.7, max_scale=1.1
+    ),
+    "sgd": dict(
+        alg="sgd", lr=0.08, ln_lr=0.15, beta1=0.9, beta2=0.95, eta=0.5, gamma=1.8, min_scale=0.7, max_scale=1.05
+    ),
 }
 
 
 # |α − α_replay| bound per (alg, gradinit_hvp), a small factor above the largest error measured over the 40
 # iterations: exact 4e-16 (Adam) and 1.3e-15 (SGD); finite differences 3.7e-8 and 1.4e-7.
-TOLERANCE = {("adam", "exact"): 1e-14, ("sgd", "exact"): 1e-14, ("adam", "finite_difference"): 1e-7, ("sgd", "finite_difference"): 5e-7}
+TOLERANCE = {
+    ("adam", "exact"): 1e-14,
+    ("sgd", "exact"): 1e-14,
+    ("adam", "finite_difference"): 1e-7,
+    ("sgd", "finite_difference"): 5e-7,
+}
 
 
 # LayerNorm scales bounded apart from the weights': with the shared bound (0.7) the LayerNorm scale reaches it in
@@ -143,7 +171,11 @@ TOLERANCE = {("adam", "exact"): 1e-14, ("sgd", "exact"): 1e-14, ("adam", "finite
 # The α-gradient clipped to ±gradinit_grad_clip: 10 (Adam, max |dα| 3.3–19.7 a step) and 0.3 (SGD, 0.12–2.9) clip
 # some steps of each search, not all.
 CASES = [(alg, hvp, None, 0.0) for alg, hvp in sorted(TOLERANCE)] + [
-    ("adam", "exact", 0.8, 0.0), ("sgd", "finite_difference", 0.8, 0.0), ("adam", "finite_difference", None, 10.0), ("sgd", "exact", None, 0.3)]
+    ("adam", "exact", 0.8, 0.0),
+    ("sgd", "finite_difference", 0.8, 0.0),
+    ("adam", "finite_difference", None, 10.0),
+    ("sgd", "exact", None, 0.3),
+]
 
 
 @pytest.mark.parametrize("alg,hvp,ln_min_scale,grad_clip", CASES)
@@ -157,22 +189,44 @@ def test_whole_search_matches_an_independent_float64_replay(alg, hvp, ln_min_sca
     expected = replay(model, batches, **settings)
 
     args = GradInitArguments(
-        gradinit_alg=alg, gradinit_iters=len(batches), gradinit_lr=settings["lr"], gradinit_ln_lr=settings["ln_lr"],
-        gradinit_beta1=settings["beta1"], gradinit_beta2=settings["beta2"], gradinit_eta=settings["eta"],
-        gradinit_gamma=settings["gamma"], gradinit_min_scale=settings["min_scale"], gradinit_max_scale=settings["max_scale"],
-        gradinit_ln_min_scale=ln_min_scale, gradinit_grad_clip=grad_clip, gradinit_hvp=hvp,
+        gradinit_alg=alg,
+        gradinit_iters=len(batches),
+        gradinit_lr=settings["lr"],
+        gradinit_ln_lr=settings["ln_lr"],
+        gradinit_beta1=settings["beta1"],
+        gradinit_beta2=settings["beta2"],
+        gradinit_eta=settings["eta"],
+        gradinit_gamma=settings["gamma"],
+        gradinit_min_scale=settings["min_scale"],
+        gradinit_max_scale=settings["max_scale"],
+        gradinit_ln_min_scale=ln_min_scale,
+        gradinit_grad_clip=grad_clip,
+        gradinit_hvp=hvp,
     )
     seen = []
-    gradinit(model, batches, args, loss_fn=loss_fn, callback=lambda record, search: seen.append(
-        (record["constraint"], dict(zip([t.name for t in search.scaled], search.alpha.tolist())), record.get("objective"))),
-        progress_bar=False)
+    gradinit(
+        model,
+        batches,
+        args,
+        loss_fn=loss_fn,
+        callback=lambda record, search: seen.append(
+            (
+                record["constraint"],
+                dict(zip([t.name for t in search.scaled], search.alpha.tolist())),
+                record.get("objective"),
+            )
+        ),
+        progress_bar=False,
+    )
 
     # what the trajectory went through, or the comparison would not test the rules it claims to
     kinds = [h["constraint"] for h in expected]
     assert any(kinds) and not all(kinds), kinds
     trajectory = {name: [h["alpha"][name] for h in expected] for name in expected[0]["alpha"]}
     assert any(min(v) == 0.0 and name.endswith("bias") for name, v in trajectory.items()), "no bias reached 0"
-    assert any(min(v) == settings["min_scale"] and name.endswith("weight") for name, v in trajectory.items()), "no weight at min_scale"
+    assert any(min(v) == settings["min_scale"] and name.endswith("weight") for name, v in trajectory.items()), (
+        "no weight at min_scale"
+    )
     assert max(trajectory["norm.weight"]) == settings["max_scale"], "the LayerNorm scale never reached max_scale"
     ln_lower = settings["min_scale"] if ln_min_scale is None else ln_min_scale
     assert min(trajectory["norm.weight"]) == ln_lower, "the LayerNorm scale never reached its lower bound"
@@ -185,7 +239,10 @@ def test_whole_search_matches_an_independent_float64_replay(alg, hvp, ln_min_sca
     for step, ((constraint, alpha, objective), want) in enumerate(zip(seen, expected), start=1):
         assert constraint == want["constraint"], step
         if not constraint:  # the objective the record reports: L(θ'; S)
-            assert abs(objective - want["objective"]) <= TOLERANCE[alg, hvp] * max(1.0, abs(want["objective"])), (step, objective)
+            assert abs(objective - want["objective"]) <= TOLERANCE[alg, hvp] * max(1.0, abs(want["objective"])), (
+                step,
+                objective,
+            )
         assert alpha.keys() == want["alpha"].keys()
         for name, value in want["alpha"].items():
             assert abs(alpha[name] - value) <= TOLERANCE[alg, hvp], (step, name, alpha[name], value)

@@ -41,8 +41,9 @@ def _pulls_to_bounds(model, batch):
 
 
 def _search(**overrides):
-    args = GradInitArguments(**{"gradinit_iters": 60, "gradinit_lr": 0.1, "gradinit_gamma": 1e9,
-                                "gradinit_max_scale": 2.0, **overrides})
+    args = GradInitArguments(
+        **{"gradinit_iters": 60, "gradinit_lr": 0.1, "gradinit_gamma": 1e9, "gradinit_max_scale": 2.0, **overrides}
+    )
     batches = [{"x": torch.zeros(6, 1)}]
     return gradinit(_Toy(), batches, args, loss_fn=_pulls_to_bounds, progress_bar=False)
 
@@ -57,8 +58,12 @@ def test_counts_the_tensors_that_ended_at_a_bound(caplog):
     rows = {r["kind"]: (r["tensors"], r["at_floor"], r["at_ceiling"]) for r in search_report(result)["bounds"]}
     # By construction: every fc1 weight at the 0.01 floor, every fc1 bias at 0, the one LayerNorm gain at the 2.0
     # ceiling, no fc2 weight at either bound.
-    assert rows == {"encoder fc1": (3, 3, 0), "encoder biases": (3, 3, 0), "encoder fc2": (3, 0, 0),
-                    "encoder LayerNorm": (1, 0, 1)}
+    assert rows == {
+        "encoder fc1": (3, 3, 0),
+        "encoder biases": (3, 3, 0),
+        "encoder fc2": (3, 0, 0),
+        "encoder LayerNorm": (1, 0, 1),
+    }
     text = "\n".join(report_lines(result.report()))
     assert "encoder fc1: 3 of 3 at the 0.01 floor" in text and "encoder LayerNorm: 1 of 1 at the 2 ceiling" in text
     assert "encoder biases: 3 of 3 at the 0 floor" in text and "encoder fc2" not in text
@@ -77,9 +82,20 @@ def test_no_objective_step_gives_one_warning(caplog):
 
 
 def _report(constraint_fraction, bounds=()):
-    return {"norm": "L1", "gamma": 1000.0, "grad_norm_first": 3000.0, "grad_norm_last": 990.0, "iterations": 100,
-            "constraint_steps": round(100 * constraint_fraction), "constraint_fraction": constraint_fraction,
-            "first_objective_step": 40, "loss_first": 9.5, "loss_last": 9.0, "loss_window": 10, "bounds": list(bounds)}
+    return {
+        "norm": "L1",
+        "gamma": 1000.0,
+        "grad_norm_first": 3000.0,
+        "grad_norm_last": 990.0,
+        "iterations": 100,
+        "constraint_steps": round(100 * constraint_fraction),
+        "constraint_fraction": constraint_fraction,
+        "first_objective_step": 40,
+        "loss_first": 9.5,
+        "loss_last": 9.0,
+        "loss_window": 10,
+        "bounds": list(bounds),
+    }
 
 
 @pytest.mark.parametrize("fraction, warns", [(0.4, False), (0.5, False), (0.6, True)])
@@ -110,8 +126,11 @@ def test_the_card_shows_the_report_and_claims_only_the_aim():
     from hf_gradinit.model_card import build_model_card
 
     result = _search(gradinit_iters=12)
-    card = str(build_model_card(model_name="toy-gradinit-init", model_type="toy", base_model=None, result=result,
-                                initialization_only=True))
+    card = str(
+        build_model_card(
+            model_name="toy-gradinit-init", model_type="toy", base_model=None, result=result, initialization_only=True
+        )
+    )
     assert report_lines(result.report())[0] in card and "encoder fc1: 3 of 3 at the 0.01 floor" in card
     assert "with the aim of training without learning-rate warmup" in card
     assert "so that training runs without" not in card

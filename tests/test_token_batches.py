@@ -78,7 +78,8 @@ def test_batches_dealt_to_n_processes_repeat_and_drop_nothing(num_processes):
     for epoch in range(2):
         sampler.set_epoch(epoch)
         shards = [
-            list(BatchSamplerShard(sampler, num_processes=num_processes, process_index=r)) for r in range(num_processes)
+            list(BatchSamplerShard(sampler, num_processes=num_processes, process_index=r))
+            for r in range(num_processes)
         ]
         assert len({len(shard) for shard in shards}) == 1
         seen = [i for shard in shards for b in shard for i in b]
@@ -121,8 +122,16 @@ def _varied_dataset(n=60, seed=0):
 
 
 def _config(tmp_path, **kwargs):
-    defaults = dict(output_dir=str(tmp_path / "out"), report_to="none", use_cpu=True, save_strategy="no",
-                    disable_tqdm=True, gradinit_iters=4, max_steps=3, seed=0)
+    defaults = dict(
+        output_dir=str(tmp_path / "out"),
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        gradinit_iters=4,
+        max_steps=3,
+        seed=0,
+    )
     return GradInitConfig(**{**defaults, **kwargs})
 
 
@@ -187,15 +196,25 @@ def test_too_long_example_is_refused_before_the_search(tmp_path):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     longest = int(example_lengths(ds).max())
     index = int(np.argmax(example_lengths(ds)))
-    trainer = _Recording(model, _config(tmp_path, max_tokens=200, gradinit_max_tokens=longest - 1), ds,
-                         data_collator=collator(tok, model))
-    with pytest.raises(ValueError, match=f"Training example {index} has {longest} tokens, more than gradinit_max_tokens"):
+    trainer = _Recording(
+        model,
+        _config(tmp_path, max_tokens=200, gradinit_max_tokens=longest - 1),
+        ds,
+        data_collator=collator(tok, model),
+    )
+    with pytest.raises(
+        ValueError, match=f"Training example {index} has {longest} tokens, more than gradinit_max_tokens"
+    ):
         trainer.train()
     assert trainer.search_batches == []
     assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
     # With the flag, the long examples are left out and the run goes on.
-    trainer = _Recording(model, _config(tmp_path, max_tokens=longest - 1, skip_invalid_size_inputs=True,
-                                        gradinit_iters=0), ds, data_collator=collator(tok, model))
+    trainer = _Recording(
+        model,
+        _config(tmp_path, max_tokens=longest - 1, skip_invalid_size_inputs=True, gradinit_iters=0),
+        ds,
+        data_collator=collator(tok, model),
+    )
     trainer.train()
     assert all(b.shape[1] <= longest - 1 for b in trainer.train_batches)
 
@@ -237,7 +256,9 @@ def test_a_resumed_epoch_of_one_of_two_processes_keeps_its_batch_order():
     collate = collator(tok, model)
     trainer = SimpleNamespace(
         args=GradInitConfig(output_dir="unused", max_tokens=60, report_to="none", use_cpu=True, seed=5),
-        train_dataset=ds, data_collator=collate, train_example_lengths=lambda: example_lengths(ds),
+        train_dataset=ds,
+        data_collator=collate,
+        train_example_lengths=lambda: example_lengths(ds),
         _remove_unused_columns=lambda dataset, description: dataset,
         accelerator=SimpleNamespace(
             num_processes=2,

@@ -127,7 +127,9 @@ def test_bad_setups_fail_before_any_work(tmp_path):
         GradInitTrainer(model_init=lambda: tiny_bart(), args=_args(tmp_path))
     tok = tiny_tokenizer()
     empty = Dataset.from_dict({"input_ids": [], "attention_mask": [], "labels": []})
-    trainer = GradInitTrainer(model=model, args=_args(tmp_path), train_dataset=empty, data_collator=collator(tok, model))
+    trainer = GradInitTrainer(
+        model=model, args=_args(tmp_path), train_dataset=empty, data_collator=collator(tok, model)
+    )
     with pytest.raises(ValueError, match="train_dataset is empty"):
         trainer.train()
     for n, p in model.named_parameters():
@@ -165,8 +167,11 @@ def test_the_search_loss_is_the_trainers_label_smoothed_loss(tmp_path):
         p.data.copy_(before[n])
     model.eval()
     with torch.no_grad():
-        logits = model(input_ids=s_tilde["input_ids"], attention_mask=s_tilde["attention_mask"],
-                       decoder_input_ids=s_tilde["decoder_input_ids"]).logits
+        logits = model(
+            input_ids=s_tilde["input_ids"],
+            attention_mask=s_tilde["attention_mask"],
+            decoder_input_ids=s_tilde["decoder_input_ids"],
+        ).logits
         logp = torch.log_softmax(logits, -1)
         active = s_tilde["labels"] != -100
         nll = -logp.gather(-1, s_tilde["labels"].clamp(min=0).unsqueeze(-1)).squeeze(-1)

@@ -9,7 +9,9 @@ from hf_gradinit.translation import ModelArguments, build_model, train_tokenizer
 
 
 def test_non_post_ln_pretrained_model_gets_a_warning_not_a_refusal(tmp_path, caplog):
-    T5ForConditionalGeneration(T5Config(vocab_size=50, d_model=16, d_ff=32, num_layers=1, num_heads=2, d_kv=8)).save_pretrained(tmp_path)
+    T5ForConditionalGeneration(
+        T5Config(vocab_size=50, d_model=16, d_ff=32, num_layers=1, num_heads=2, d_kv=8)
+    ).save_pretrained(tmp_path)
     with caplog.at_level(logging.WARNING, logger="hf_gradinit"):
         model = build_model(ModelArguments(model_name_or_path=str(tmp_path)), None, "de", "en")
     assert model.config.model_type == "t5"
@@ -42,8 +44,21 @@ def _parse(tmp_path, *flags):
 
     train = tmp_path / "train.jsonl"
     train.write_text('{"translation": {"de": "ja", "en": "yes"}}\n')
-    base = ["--model_type", "transformer", "--train_tokenizer", "--train_file", str(train), "--source_lang", "de",
-            "--target_lang", "en", "--output_dir", str(tmp_path / "out"), "--report_to", "none"]
+    base = [
+        "--model_type",
+        "transformer",
+        "--train_tokenizer",
+        "--train_file",
+        str(train),
+        "--source_lang",
+        "de",
+        "--target_lang",
+        "en",
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--report_to",
+        "none",
+    ]
     return parse_translation_arguments(base + list(flags))
 
 
@@ -77,11 +92,21 @@ def test_iwslt14_preset_in_a_json_file(tmp_path):
     train = tmp_path / "train.jsonl"
     train.write_text('{"translation": {"de": "ja", "en": "yes"}}\n')
     path = tmp_path / "args.json"
-    path.write_text(json.dumps({
-        "model_type": "transformer", "init": "fairseq", "preset": "iwslt14", "train_tokenizer": True,
-        "train_file": str(train), "source_lang": "de", "target_lang": "en", "output_dir": str(tmp_path / "o"),
-        "weight_decay": 0.0,
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "model_type": "transformer",
+                "init": "fairseq",
+                "preset": "iwslt14",
+                "train_tokenizer": True,
+                "train_file": str(train),
+                "source_lang": "de",
+                "target_lang": "en",
+                "output_dir": str(tmp_path / "o"),
+                "weight_decay": 0.0,
+            }
+        )
+    )
     model_args, _, args = parse_translation_arguments([str(path)])
     assert model_args.init == "fairseq" and args.weight_decay == 0.0 and args.max_grad_norm == 0.0
     assert (args.max_tokens, args.gradinit_max_tokens) == (4096, 6000)
@@ -96,9 +121,18 @@ def _data_args(**kw):
 @pytest.mark.parametrize(
     "lines,message",
     [
-        (['{"translation": {"de": "ja", "en": "yes"}}', '{"translation": {"de": "nein", "en": }'], "line 2: not valid JSON"),
-        (['{"translation": {"de": "ja", "en": "yes"}}', '{"translation": {"de": "nein"}}'], "line 2: translation.en is missing"),
-        (['{"translation": {"de": "ja", "en": "yes"}}', '{"translation": {"de": null, "en": "no"}}'], "line 2: translation.de is null"),
+        (
+            ['{"translation": {"de": "ja", "en": "yes"}}', '{"translation": {"de": "nein", "en": }'],
+            "line 2: not valid JSON",
+        ),
+        (
+            ['{"translation": {"de": "ja", "en": "yes"}}', '{"translation": {"de": "nein"}}'],
+            "line 2: translation.en is missing",
+        ),
+        (
+            ['{"translation": {"de": "ja", "en": "yes"}}', '{"translation": {"de": null, "en": "no"}}'],
+            "line 2: translation.de is null",
+        ),
         (['{"translation": {"de": "ja", "en": "yes"}}', '["de", "en"]'], "line 2: expected"),
         ([], "no examples (the file is empty)"),
     ],
@@ -116,8 +150,10 @@ def test_pairs_with_an_empty_side_are_dropped_and_counted(tmp_path, caplog):
     from hf_gradinit.translation import load_raw_datasets
 
     path = tmp_path / "train.jsonl"
-    path.write_text('{"translation": {"de": "ja", "en": "yes"}}\n{"translation": {"de": " ", "en": "no"}}\n'
-                    '{"translation": {"de": "gut", "en": ""}}\n')
+    path.write_text(
+        '{"translation": {"de": "ja", "en": "yes"}}\n{"translation": {"de": " ", "en": "no"}}\n'
+        '{"translation": {"de": "gut", "en": ""}}\n'
+    )
     with caplog.at_level(logging.WARNING):
         raw = load_raw_datasets(_data_args(train_file=str(path)))
     assert [r["translation"]["de"] for r in raw["train"]] == ["ja"]
@@ -155,7 +191,9 @@ def test_the_documented_iwslt14_json_is_the_papers_setting():
 
     from hf_gradinit.translation import parse_translation_arguments
 
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "translation", "iwslt14.json")
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "translation", "iwslt14.json"
+    )
     model_args, data_args, args = parse_translation_arguments([path])
     assert (model_args.model_type, model_args.init, model_args.preset) == ("transformer", "fairseq", "iwslt14")
     assert args.max_grad_norm == 0.0 and args.lr_scheduler_type == "linear" and args.warmup_steps == 0
@@ -177,13 +215,28 @@ def _splits(**columns):
         ({"translation": [{"de": "a", "fr": "b"}]}, {}, "language 'en' is missing: its translation pairs hold"),
         ({"de": ["a"], "en": ["b"]}, {}, "no 'translation' column.*--source_column de --target_column en"),
         ({"translation": ["a b"]}, {}, "'translation' holds string, not pairs"),
-        ({"src": ["a"], "tgt": ["b"]}, {"source_column": "src", "target_column": "en"}, r"no column 'en' \(--target_column\)"),
-        ({"src": ["a", "b"], "tgt": [1, 2]}, {"source_column": "src", "target_column": "tgt"}, "tgt holds int64, not text"),
-        ({"src": ["a", None, "c"], "tgt": ["x", "y", "z"]}, {"source_column": "src", "target_column": "tgt"}, "row 1: src is null"),
+        (
+            {"src": ["a"], "tgt": ["b"]},
+            {"source_column": "src", "target_column": "en"},
+            r"no column 'en' \(--target_column\)",
+        ),
+        (
+            {"src": ["a", "b"], "tgt": [1, 2]},
+            {"source_column": "src", "target_column": "tgt"},
+            "tgt holds int64, not text",
+        ),
+        (
+            {"src": ["a", None, "c"], "tgt": ["x", "y", "z"]},
+            {"source_column": "src", "target_column": "tgt"},
+            "row 1: src is null",
+        ),
         ({"translation": []}, {}, "the split is empty"),
         # a selection: the row numbers are the selection's, not the file's
-        ({"translation": [{"de": "a", "en": None}, {"de": "b", "en": "c"}, {"de": "d", "en": None}]}, {"select": [1, 2, 0]},
-         "row 1: translation.en is null"),
+        (
+            {"translation": [{"de": "a", "en": None}, {"de": "b", "en": "c"}, {"de": "d", "en": None}]},
+            {"select": [1, 2, 0]},
+            "row 1: translation.en is null",
+        ),
     ],
 )
 def test_every_row_of_hub_data_is_checked_with_the_split_row_and_field(tmp_path, columns, kw, message):
@@ -192,7 +245,11 @@ def test_every_row_of_hub_data_is_checked_with_the_split_row_and_field(tmp_path,
     path = tmp_path / "unused.jsonl"
     path.write_text('{"translation": {"de": "ja", "en": "yes"}}\n')
     select = kw.pop("select", None)
-    raw = _splits(**columns) if columns.get("translation") != [] else _splits(translation=[{"de": "a", "en": "b"}]).filter(lambda r: False)
+    raw = (
+        _splits(**columns)
+        if columns.get("translation") != []
+        else _splits(translation=[{"de": "a", "en": "b"}]).filter(lambda r: False)
+    )
     if select:
         raw["train"] = raw["train"].select(select)
     with pytest.raises(ValueError, match=f"--dataset_name x/y, train split.*{message}"):
@@ -203,10 +260,16 @@ def test_local_files_with_one_column_per_language(tmp_path):
     from hf_gradinit.translation import load_raw_datasets
 
     path = tmp_path / "train.jsonl"
-    path.write_text('{"id": 1, "src": "ja", "tgt": "yes"}\n{"id": 2, "src": "nein", "tgt": "no"}\n{"id": 3, "src": "", "tgt": "x"}\n')
+    path.write_text(
+        '{"id": 1, "src": "ja", "tgt": "yes"}\n{"id": 2, "src": "nein", "tgt": "no"}\n{"id": 3, "src": "", "tgt": '
+        '"x"}\n'
+    )
     raw = load_raw_datasets(_data_args(train_file=str(path), source_column="src", target_column="tgt"))
     assert raw["train"].column_names == ["translation"]
-    assert raw["train"]["translation"] == [{"de": "ja", "en": "yes"}, {"de": "nein", "en": "no"}]  # the empty pair dropped
+    assert raw["train"]["translation"] == [
+        {"de": "ja", "en": "yes"},
+        {"de": "nein", "en": "no"},
+    ]  # the empty pair dropped
     path.write_text('{"src": "ja", "tgt": "yes"}\n{"src": "nein"}\n')
     with pytest.raises(ValueError, match=r"train.jsonl, line 2: tgt is missing \(the row holds \['src'\]\)"):
         load_raw_datasets(_data_args(train_file=str(path), source_column="src", target_column="tgt"))

@@ -78,9 +78,12 @@ def main():
             # Printed like the Trainer's metrics: the search's own log records do not reach a tqdm console.
             result = trainer.gradinit_result
             first = result.first_objective_step or "none"
-            print(f"***** GradInit: {result.iterations} iterations, constraint in {100 * result.constraint_fraction:.0f}%, "
-                  f"first objective step {first}; initialized checkpoint and every iteration's record in "
-                  f"{os.path.join(training_args.output_dir, 'gradinit')} (scales.json) *****")
+            print(
+                f"***** GradInit: {result.iterations} iterations, constraint in "
+                f"{100 * result.constraint_fraction:.0f}%, "
+                f"first objective step {first}; initialized checkpoint and every iteration's record in "
+                f"{os.path.join(training_args.output_dir, 'gradinit')} (scales.json) *****"
+            )
         trainer.save_model()
         metrics = train_result.metrics
         metrics["train_samples"] = len(tokenized["train"])
@@ -104,7 +107,11 @@ def main():
             with open(os.path.join(training_args.output_dir, "generated_predictions.txt"), "w", encoding="utf-8") as f:
                 f.write("\n".join(decode(tokenizer, results.predictions)) + "\n")
 
-    card = {"language": [data_args.source_lang, data_args.target_lang], "tasks": "translation", "dataset": dataset_label(data_args)}
+    card = {
+        "language": [data_args.source_lang, data_args.target_lang],
+        "tasks": "translation",
+        "dataset": dataset_label(data_args),
+    }
     if data_args.dataset_config_name:
         card["dataset_args"] = data_args.dataset_config_name
     if training_args.push_to_hub:

@@ -49,7 +49,9 @@ class ModelArguments:
         default=None,
         metadata={"help": "Config overrides when training from scratch, e.g. 'd_model=256,encoder_layers=3'."},
     )
-    config_name: str | None = field(default=None, metadata={"help": "Pretrained config name or path, if not the model's."})
+    config_name: str | None = field(
+        default=None, metadata={"help": "Pretrained config name or path, if not the model's."}
+    )
     tokenizer_name: str | None = field(
         default=None, metadata={"help": "Pretrained tokenizer name or path, if not the model's."}
     )
@@ -58,7 +60,8 @@ class ModelArguments:
         metadata={"help": "Train a joint source/target tokenizer on the training split (saved beside the model)."},
     )
     tokenizer_type: str = field(
-        default="bpe", metadata={"help": "Tokenizer model to train: 'bpe' or 'unigram'.", "choices": ["bpe", "unigram"]}
+        default="bpe",
+        metadata={"help": "Tokenizer model to train: 'bpe' or 'unigram'.", "choices": ["bpe", "unigram"]},
     )
     vocab_size: int = field(default=10000, metadata={"help": "Vocabulary size of a trained tokenizer."})
     cache_dir: str | None = field(default=None, metadata={"help": "Where to store downloaded models and datasets."})
@@ -71,13 +74,18 @@ class ModelArguments:
         if self.init not in INITIALIZATIONS:
             raise ValueError(f"--init {self.init!r} is not one of {list(INITIALIZATIONS)}.")
         if self.model_name_or_path is not None and self.init != "model":
-            raise ValueError("--init only applies to models trained from scratch (--model_type): it would overwrite the pretrained weights.")
+            raise ValueError(
+                "--init only applies to models trained from scratch (--model_type): it would overwrite the "
+                "pretrained weights."
+            )
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"--preset {self.preset!r} is not one of {sorted(PRESETS)}.")
         if self.model_name_or_path is None and self.model_type is None:
             raise ValueError("Give --model_name_or_path (a pretrained model) or --model_type (train from scratch).")
         if self.model_name_or_path is not None and (self.config_overrides or self.preset):
-            raise ValueError("--config_overrides and --preset only apply to models trained from scratch (--model_type).")
+            raise ValueError(
+                "--config_overrides and --preset only apply to models trained from scratch (--model_type)."
+            )
         if self.model_name_or_path is None and self.tokenizer_name is None and not self.train_tokenizer:
             raise ValueError(
                 "A model trained from scratch needs a tokenizer: pass --train_tokenizer or --tokenizer_name."
@@ -94,31 +102,44 @@ class DataTrainingArguments:
     target_lang: str = field(default=None, metadata={"help": "Target language id, e.g. 'en'."})
     dataset_name: str | None = field(
         default=None,
-        metadata={"help": "A script-free (Parquet/JSON) dataset on the Hub, e.g. 'bbaaaa/iwslt14-de-en' (with "
-                  "--dataset_revision refs/convert/parquet)."},
+        metadata={
+            "help": "A script-free (Parquet/JSON) dataset on the Hub, e.g. 'bbaaaa/iwslt14-de-en' (with "
+            "--dataset_revision refs/convert/parquet)."
+        },
     )
     dataset_config_name: str | None = field(
         default=None,
-        metadata={"help": "Dataset config. With --dataset_revision refs/convert/parquet (the Hub's Parquet export), "
-                  "the export's folder of that config."},
+        metadata={
+            "help": "Dataset config. With --dataset_revision refs/convert/parquet (the Hub's Parquet export), "
+            "the export's folder of that config."
+        },
     )
     dataset_revision: str = field(
-        default="main", metadata={"help": "Dataset version on the Hub: branch, tag or commit (e.g. refs/convert/parquet)."}
+        default="main",
+        metadata={"help": "Dataset version on the Hub: branch, tag or commit (e.g. refs/convert/parquet)."},
     )
     source_column: str | None = field(
         default=None,
-        metadata={"help": "Column holding the source text, for data with one text column per language instead of a "
-                  "'translation' column of pairs (give --target_column too)."},
+        metadata={
+            "help": "Column holding the source text, for data with one text column per language instead of a "
+            "'translation' column of pairs (give --target_column too)."
+        },
     )
-    target_column: str | None = field(default=None, metadata={"help": "Column holding the target text (with --source_column)."})
+    target_column: str | None = field(
+        default=None, metadata={"help": "Column holding the target text (with --source_column)."}
+    )
     train_file: str | None = field(
         default=None,
-        metadata={"help": "JSON lines file ({'translation': {src: ..., tgt: ...}} per line, or one text column per "
-                  "language with --source_column/--target_column; gzip ok)."},
+        metadata={
+            "help": "JSON lines file ({'translation': {src: ..., tgt: ...}} per line, or one text column per "
+            "language with --source_column/--target_column; gzip ok)."
+        },
     )
     validation_file: str | None = field(default=None, metadata={"help": "Validation JSON lines file."})
     test_file: str | None = field(default=None, metadata={"help": "Test JSON lines file."})
-    overwrite_cache: bool = field(default=False, metadata={"help": "Redo the preprocessing instead of reusing the cache."})
+    overwrite_cache: bool = field(
+        default=False, metadata={"help": "Redo the preprocessing instead of reusing the cache."}
+    )
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for preprocessing."})
     max_source_length: int = field(default=128, metadata={"help": "Longest source in tokens; longer is truncated."})
     max_target_length: int = field(default=128, metadata={"help": "Longest target in tokens; longer is truncated."})
@@ -128,14 +149,23 @@ class DataTrainingArguments:
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only this many training examples."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only this many validation examples."})
     max_predict_samples: int | None = field(default=None, metadata={"help": "Keep only this many test examples."})
-    num_beams: int | None = field(default=None, metadata={"help": "Beams for generation in evaluation and prediction."})
-    ignore_pad_token_for_loss: bool = field(default=True, metadata={"help": "Leave padded label tokens out of the loss."})
+    num_beams: int | None = field(
+        default=None, metadata={"help": "Beams for generation in evaluation and prediction."}
+    )
+    ignore_pad_token_for_loss: bool = field(
+        default=True, metadata={"help": "Leave padded label tokens out of the loss."}
+    )
     source_prefix: str | None = field(default=None, metadata={"help": "Text put before every source (e.g. for T5)."})
 
     def __post_init__(self):
         if self.source_lang is None or self.target_lang is None:
             raise ValueError("--source_lang and --target_lang are required (e.g. --source_lang de --target_lang en).")
-        if self.dataset_name is None and self.train_file is None and self.validation_file is None and self.test_file is None:
+        if (
+            self.dataset_name is None
+            and self.train_file is None
+            and self.validation_file is None
+            and self.test_file is None
+        ):
             raise ValueError("Give --dataset_name or at least one of --train_file, --validation_file, --test_file.")
         for name in ("train_file", "validation_file", "test_file"):
             path = getattr(self, name)
@@ -146,11 +176,16 @@ class DataTrainingArguments:
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"--{name} {path}: no such file.")
         if (self.source_column is None) != (self.target_column is None):
-            raise ValueError("--source_column and --target_column go together: give both (e.g. --source_column de --target_column en).")
+            raise ValueError(
+                "--source_column and --target_column go together: give both (e.g. --source_column de --target_column "
+                "en)."
+            )
         if self.source_column is not None and self.source_column == self.target_column:
             raise ValueError(f"--source_column and --target_column are both {self.source_column!r}: name two columns.")
         if self.source_lang == self.target_lang:
-            raise ValueError(f"--source_lang and --target_lang are both {self.source_lang!r}: a translation needs two languages.")
+            raise ValueError(
+                f"--source_lang and --target_lang are both {self.source_lang!r}: a translation needs two languages."
+            )
         if self.val_max_target_length is None:
             self.val_max_target_length = self.max_target_length
         for name in ("max_source_length", "max_target_length", "val_max_target_length"):

@@ -52,11 +52,16 @@ def check_translation_file(
             else:
                 pair = row.get("translation") if isinstance(row, dict) else None
                 if not isinstance(pair, dict):
-                    raise ValueError(f'{where}: expected {{"translation": {{"{languages[0]}": ..., "{languages[1]}": ...}}}}.')
+                    raise ValueError(
+                        f'{where}: expected {{"translation": {{"{languages[0]}": ..., "{languages[1]}": ...}}}}.'
+                    )
                 keys = {lang: lang for lang in languages}
             for lang in languages:
                 if keys[lang] not in pair:
-                    raise ValueError(f"{where}: {fields[lang]} is missing (the {'row' if columns else 'pair'} holds {sorted(pair)}).")
+                    raise ValueError(
+                        f"{where}: {fields[lang]} is missing (the {'row' if columns else 'pair'} holds "
+                        f"{sorted(pair)})."
+                    )
                 if not isinstance(pair[keys[lang]], str):
                     raise ValueError(f"{where}: {fields[lang]} is {json.dumps(pair[keys[lang]])}, not a string.")
             count += 1
@@ -91,13 +96,18 @@ def check_splits(raw: DatasetDict, data_args: DataTrainingArguments, source: str
             for lang, column in zip(languages, columns):
                 if column not in dataset.column_names:
                     flag = "--source_column" if lang == languages[0] else "--target_column"
-                    raise ValueError(f"{where}: no column {column!r} ({flag}); its columns are {dataset.column_names}.")
+                    raise ValueError(
+                        f"{where}: no column {column!r} ({flag}); its columns are {dataset.column_names}."
+                    )
                 sides[lang] = _column(dataset, column)
         else:
             if "translation" not in dataset.column_names:
                 hint = ""
                 if set(languages) <= set(dataset.column_names):
-                    hint = f" It has one column per language: pass --source_column {languages[0]} --target_column {languages[1]}."
+                    hint = (
+                        f" It has one column per language: pass --source_column {languages[0]} "
+                        f"--target_column {languages[1]}."
+                    )
                 raise ValueError(f"{where}: no 'translation' column (columns: {dataset.column_names}).{hint}")
             pairs = _column(dataset, "translation")
             if not pa.types.is_struct(pairs.type):
@@ -106,7 +116,9 @@ def check_splits(raw: DatasetDict, data_args: DataTrainingArguments, source: str
             children = dict(zip(held, pairs.flatten()))  # flatten() applies the rows' own nulls to each side
             for lang in languages:
                 if lang not in children:
-                    raise ValueError(f"{where}: language '{lang}' is missing: its translation pairs hold {sorted(held)}.")
+                    raise ValueError(
+                        f"{where}: language '{lang}' is missing: its translation pairs hold {sorted(held)}."
+                    )
             sides = {lang: children[lang] for lang in languages}
         for lang, values in sides.items():
             if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
@@ -132,7 +144,9 @@ def _as_translation_pairs(raw: DatasetDict, data_args: DataTrainingArguments) ->
     )
 
 
-def load_hub_dataset(data_args: DataTrainingArguments, cache_dir: str | None = None, token: str | None = None) -> DatasetDict:
+def load_hub_dataset(
+    data_args: DataTrainingArguments, cache_dir: str | None = None, token: str | None = None
+) -> DatasetDict:
     """`datasets.load_dataset` of --dataset_name at --dataset_revision. In the Hub's Parquet export
     (refs/convert/parquet) each config is a folder, so --dataset_config_name selects that folder. A dataset built by
     a loading script, which `datasets` ≥ 4 refuses, gets an error that says what to use instead."""
@@ -149,7 +163,8 @@ def load_hub_dataset(data_args: DataTrainingArguments, cache_dir: str | None = N
         script = str(e).rsplit(" ", 1)[-1]
         raise ValueError(
             f"--dataset_name {name} (revision {data_args.dataset_revision}) is built by a loading script ({script}), "
-            f"which datasets {datasets.__version__} no longer runs. Use a script-free version of it: the Hub's Parquet "
+            f"which datasets {datasets.__version__} no longer runs. Use a script-free version of it: the Hub's "
+            "Parquet "
             f"export (add --dataset_revision {PARQUET_EXPORT}; --dataset_config_name then names the export's folder), "
             f"another Parquet/JSON copy (for IWSLT'14 German-English: --dataset_name {IWSLT14_DATASET} "
             f"--dataset_revision {PARQUET_EXPORT}), or local JSON lines files (--train_file, --validation_file)."
@@ -173,7 +188,9 @@ def _drop_empty_sides(raw: DatasetDict, languages: tuple[str, str]) -> DatasetDi
     return raw
 
 
-def load_raw_datasets(data_args: DataTrainingArguments, cache_dir: str | None = None, token: str | None = None) -> DatasetDict:
+def load_raw_datasets(
+    data_args: DataTrainingArguments, cache_dir: str | None = None, token: str | None = None
+) -> DatasetDict:
     """The splits from the Hub or from local JSON lines files, checked row by row to hold the language pair, as a
     `translation` column of pairs (whichever layout the data came in)."""
     languages = (data_args.source_lang, data_args.target_lang)
@@ -201,7 +218,9 @@ def load_raw_datasets(data_args: DataTrainingArguments, cache_dir: str | None = 
     return raw
 
 
-def tokenize_datasets(raw: DatasetDict, tokenizer, data_args: DataTrainingArguments, main_process_first) -> DatasetDict:
+def tokenize_datasets(
+    raw: DatasetDict, tokenizer, data_args: DataTrainingArguments, main_process_first
+) -> DatasetDict:
     """input_ids, attention_mask and labels for every split; `main_process_first` is the Trainer args' context."""
     prefix = data_args.source_prefix or ""
     src, tgt = data_args.source_lang, data_args.target_lang

@@ -20,7 +20,9 @@ def translation_metrics(tokenizer):
         if isinstance(preds, tuple):
             preds = preds[0]
         hypotheses, references = decode(tokenizer, preds), decode(tokenizer, labels)
-        lengths = np.count_nonzero((np.asarray(preds) != tokenizer.pad_token_id) & (np.asarray(preds) != -100), axis=-1)
+        lengths = np.count_nonzero(
+            (np.asarray(preds) != tokenizer.pad_token_id) & (np.asarray(preds) != -100), axis=-1
+        )
         return {
             "bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
             "chrf": sacrebleu.corpus_chrf(hypotheses, [references]).score,

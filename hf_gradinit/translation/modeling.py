@@ -88,9 +88,21 @@ def _scratch_config(model_type: str, tokenizer, source_lang: str, target_lang: s
     }
     vocab = len(tokenizer)
     if model_type == "bart":
-        return config_class(vocab_size=vocab, max_position_embeddings=max_positions, decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id, **ids)
+        return config_class(
+            vocab_size=vocab,
+            max_position_embeddings=max_positions,
+            decoder_start_token_id=tokenizer.eos_token_id,
+            forced_eos_token_id=tokenizer.eos_token_id,
+            **ids,
+        )
     if model_type == "marian":
-        return config_class(vocab_size=vocab, decoder_vocab_size=vocab, max_position_embeddings=max_positions, decoder_start_token_id=tokenizer.pad_token_id, **ids)
+        return config_class(
+            vocab_size=vocab,
+            decoder_vocab_size=vocab,
+            max_position_embeddings=max_positions,
+            decoder_start_token_id=tokenizer.pad_token_id,
+            **ids,
+        )
     if model_type == "transformer":
         # fairseq feeds the decoder </s> first (prev_output_tokens), and ends generation at </s>.
         return config_class(

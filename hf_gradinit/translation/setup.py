@@ -16,7 +16,9 @@ from .modeling import PRESET_ALTERNATIVES, TRAINING_PRESETS, build_model
 from .tokenizer import load_or_train_tokenizer
 
 
-def parse_translation_arguments(argv: list[str] | None = None) -> tuple[ModelArguments, DataTrainingArguments, GradInitConfig]:
+def parse_translation_arguments(
+    argv: list[str] | None = None,
+) -> tuple[ModelArguments, DataTrainingArguments, GradInitConfig]:
     """Command-line flags, or a single JSON file holding them. A `--preset` fills in its training and GradInit
     flags (`TRAINING_PRESETS`) wherever they are not given explicitly."""
     argv = sys.argv[1:] if argv is None else argv

@@ -11,7 +11,9 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]
 
 
-def train_tokenizer(texts: Iterable[str], tokenizer_type: str = "bpe", vocab_size: int = 10000) -> PreTrainedTokenizerFast:
+def train_tokenizer(
+    texts: Iterable[str], tokenizer_type: str = "bpe", vocab_size: int = 10000
+) -> PreTrainedTokenizerFast:
     """Train a BPE or unigram tokenizer (NFKC, SentencePiece-style word boundaries, `</s>` appended)."""
     if tokenizer_type == "bpe":
         model = models.BPE(unk_token="<unk>")
