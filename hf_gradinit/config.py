@@ -7,6 +7,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
+import torch
 from transformers import Seq2SeqTrainingArguments
 
 from .arguments import GradInitArguments
@@ -18,6 +19,20 @@ logger = logging.getLogger(__name__)
 # seeds; 2 × lr: 2 of 3; 4 × lr: slow and unsteady, one seed), all at lr 1e-3. At lr 2e-3 (BENCHMARKS §2T) GradInit
 # failed with η = 2 × lr and η = 2e-3 alike, so "ratio or value" is open; the paper's ratio stays.
 ETA_PER_LR = 2.0
+WITHOUT_WARMUP_WARNING = (
+    "GradInit is on and learning-rate warmup is off (warmup_steps=0), as in the paper. In the tests of BENCHMARKS.md "
+    '("Does GradInit let the paper\'s Post-LN Transformer train without warmup?") GradInit did not reliably '
+    "replace warmup: compare with a warmup run on your task, or set warmup_steps to keep warmup after the search."
+)
+
+
+def _has_accelerator() -> bool:
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator is not None and hasattr(accelerator, "is_available"):
+        return bool(accelerator.is_available())
+    return torch.cuda.is_available()
+
+
 # An explicit η outside this multiple of the training lr gets a warning: the range §2a⁵ measured.
 ETA_PER_LR_MEASURED = (1.0, 4.0)
 
@@ -33,19 +48,15 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
 
     Parameters that differ from [`~transformers.Seq2SeqTrainingArguments`] and [`GradInitArguments`]:
         warmup_steps (`float`, *optional*, defaults to `0`):
-            Learning-rate warmup. GradInit exists to make warmup unnecessary, so it is off by default, as in the
-            paper; a value you set is kept (the search runs, then training warms up as usual). Measured so far
-            (BENCHMARKS.md), GradInit without warmup did not reliably match warmup: at d 128 on CPU, in a test fixed
-            in advance on eight new seeds (§2R), it ended at most 0.10 above a tuned warmup in 3 (five 0.25–0.80
-            above, two far below); at the paper's size (§2d, one GPU, two seeds, 1,500 updates) it stayed on the
-            plateau while a 150-update warmup trained. Left at 0 with GradInit on, it gets a warning saying so.
+            Learning-rate warmup. GradInit aims to make warmup unnecessary, so it is off by default, as in the
+            paper; a value you set is kept (the search runs, then training warms up as usual). In the tests so far
+            GradInit without warmup did not reliably match warmup (the README's "Does it work?"). Left at 0 with
+            GradInit on, `train()` says so in a warning when training starts.
         gradinit_eta (`float` or `None`, *optional*, defaults to `None`):
             η, the learning rate of the search's simulated first step. `None` sets it to 2 × `learning_rate` when
-            the config is built: the paper's ratio (η 1e-3 for lr 5e-4), and the one under which GradInit let the
-            paper's Post-LN model train without warmup in benchmarks/stability_log.md §2a⁵ (η = lr failed in 3 of 3
-            seeds), all at lr 1e-3; at lr 2e-3 GradInit failed with η = 2 × lr and η = 2e-3 alike (BENCHMARKS §2T),
-            so whether the rule is a ratio or a value is not measured. A value you set is kept; outside 1–4 ×
-            `learning_rate` (the range measured) it gets a warning.
+            the config is built: the paper's ratio (η 1e-3 for lr 5e-4); what it rests on is in the README's
+            "Choosing η and γ". A value you set is kept; outside 1–4 × `learning_rate` (the range measured) it gets
+            a warning.
 
     Token-budget batches (fairseq's `--max-tokens`; see the README's "Token budgets"):
         max_tokens (`int` or `None`, *optional*, defaults to `None`):
@@ -95,11 +106,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         default=0,
         metadata={
             "help": "Linear warmup over warmup_steps (a ratio of the total steps if < 1). Off by default, as in the "
-            "paper: the GradInit search is meant to replace it. Measured (BENCHMARKS.md), it did not reliably: at "
-            "d 128 on CPU, in a test fixed in advance on eight new seeds (section 2R), it ended at most 0.10 above a "
-            "tuned warmup in 3 (five 0.25-0.80 above, two far below); at the paper's size (section 2d, one GPU, two "
-            "seeds, 1,500 updates) GradInit stayed on the plateau while a 150-update warmup trained. Set it to keep "
-            "warmup after the search."
+            "paper: the GradInit search aims to replace it. In the tests so far it did not reliably (README, 'Does "
+            "it work?'). Set it to keep warmup after the search."
         },
     )
 
@@ -121,9 +129,7 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         default=None,
         metadata={
             "help": "eta, learning rate of the search's simulated first step. Default: 2 x learning_rate, the paper's "
-            "ratio and the one that let the paper's Post-LN model train without warmup in "
-            "benchmarks/stability_log.md 2a5 (eta = lr failed in 3 of 3 seeds; lr 1e-3). At lr 2e-3 GradInit failed "
-            "with eta = 2 x lr and 2e-3 alike (BENCHMARKS 2T)."
+            "ratio (1e-3 beside lr 5e-4); see the README's 'Choosing eta and gamma'."
         },
     )
 
@@ -156,12 +162,15 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
                 "model's own initialization without warmup. Set gradinit_iters > 0 (780 is the paper's), or "
                 "gradinit=False with warmup_steps."
             )
-        if self.gradinit and self.warmup_steps == 0:
-            logger.warning(
-                "GradInit is on and learning-rate warmup is off (warmup_steps=0), as in the paper. In BENCHMARKS.md's "
-                "tests GradInit did not reliably replace warmup (sections 2R and 2d): compare with a warmup run on "
-                "your task, or set warmup_steps to keep warmup after the search."
-            )
+        if self.dataloader_pin_memory and (self.use_cpu or not _has_accelerator()):
+            # Pinned memory only speeds up copies to an accelerator; without one torch warns at every dataloader.
+            self.dataloader_pin_memory = False
+
+    @property
+    def trains_without_warmup(self) -> bool:
+        """GradInit on and warmup off: the paper's setting, which the tests here did not bear out (warned about
+        when training starts)."""
+        return bool(self.gradinit) and self.warmup_steps == 0
 
     def _resolve_gradinit_eta(self) -> None:
         lr = self.learning_rate
@@ -177,8 +186,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         if self.gradinit and ratio is not None and not low <= ratio <= high:
             logger.warning(
                 "gradinit_eta=%g is %.3g × learning_rate=%g, outside the %g–%g × measured: without warmup, GradInit "
-                "matched warmup at %g × the training lr, failed at 1 × and trained slowly at 4 × "
-                "(benchmarks/stability_log.md §2a⁵). "
+                "matched warmup at %g × the training lr, failed at 1 × and trained slowly at 4 × (the README's "
+                '"Choosing η and γ"). '
                 "Leave gradinit_eta unset for %g × learning_rate.",
                 self.gradinit_eta,
                 ratio,

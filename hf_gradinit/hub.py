@@ -44,7 +44,7 @@ def save_initialization(
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(save_directory)}-", dir=parent)
     try:
         _write_initialization(
-            model, result, staging, processing_class, os.path.basename(save_directory), model_name, datasets, languages
+            model, result, staging, processing_class, save_directory, model_name, datasets, languages
         )
         if os.path.exists(save_directory):
             logger.warning("Replacing %s, written by an earlier GradInit search.", save_directory)
@@ -60,8 +60,8 @@ def save_initialization(
 
 
 def _write_initialization(
-    model, result, directory, processing_class, default_name, model_name, datasets, languages
-) -> None:
+    model, result, directory, processing_class, final_directory, model_name, datasets, languages
+):
     model.save_pretrained(directory)
     if processing_class is not None:
         processing_class.save_pretrained(directory)
@@ -73,7 +73,9 @@ def _write_initialization(
     except ImportError:
         logger.warning("matplotlib is not installed: no %s in %s (pip install matplotlib).", PLOT_NAME, directory)
     card = build_model_card(
-        model_name=model_name or default_name,
+        model_name=model_name or os.path.basename(final_directory),
+        # The snippet loads the Hub repo once pushed, else the folder the checkpoint is written to.
+        load_from=model_name or final_directory,
         model_type=model.config.model_type,
         base_model=hub_base_model(model),
         datasets=datasets,
@@ -85,6 +87,15 @@ def _write_initialization(
     card.save(os.path.join(directory, "README.md"))
 
 
+def _cause(e: Exception) -> str:
+    """What to fix first: offline mode when it is on (the Hub client then refuses every request), else the token."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set, so the Hub cannot be reached: unset it (and check your network) to push"
+    return "Check your token (`hf auth login` or HF_TOKEN) and the repo id"
+
+
 def check_hub_access(repo_id: str, private: bool | None = None, token: str | None = None) -> str:
     """Create (or find) the repo before any work, so that a missing token or a bad repo id fails early.
     Returns the repo id as the Hub names it."""
@@ -92,8 +103,8 @@ def check_hub_access(repo_id: str, private: bool | None = None, token: str | Non
         url = HfApi(token=token).create_repo(repo_id, private=private, exist_ok=True)
     except Exception as e:  # the Hub client raises many kinds: HTTP errors, missing token, connection errors
         raise GradInitPushError(
-            f"Cannot create or reach the Hub repo {repo_id!r} ({type(e).__name__}: {e}). Check your token "
-            "(`hf auth login` or HF_TOKEN) and the repo id before the GradInit search runs."
+            f"Cannot create or reach the Hub repo {repo_id!r}. {_cause(e)}, before the GradInit search runs. "
+            f"({type(e).__name__}: {e})"
         ) from e
     return url.repo_id
 
@@ -124,6 +135,8 @@ def push_initialization_to_hub(
         repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
         commit = api.upload_folder(repo_id=repo_id, folder_path=save_directory, commit_message=commit_message)
     except Exception as e:  # HTTP errors, connection errors, a missing token: the local copy stays, say how to retry
-        raise GradInitPushError(f"Pushing the GradInit initialization to {repo_id!r} failed: {e}\n{retry}") from e
+        raise GradInitPushError(
+            f"Pushing the GradInit initialization to {repo_id!r} failed. {_cause(e)}. ({type(e).__name__}: {e})\n{retry}"
+        ) from e
     logger.info("GradInit initialization pushed to %s", commit.commit_url)
     return commit.commit_url

@@ -70,6 +70,14 @@ def _gradinit_section(result: GradInitResult | None, arguments: dict[str, Any] |
     return "\n".join(lines)
 
 
+DATA_FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".txt", ".parquet", ".arrow")
+
+
+def is_data_file(name: str) -> bool:
+    """Whether a dataset name is a local data file (e.g. `train.jsonl.gz`) rather than a Hub dataset id."""
+    return name.lower().removesuffix(".gz").endswith(DATA_FILE_SUFFIXES)
+
+
 def build_model_card(
     *,
     model_name: str,
@@ -84,16 +92,21 @@ def build_model_card(
     initialization_only: bool = False,
     extra_tags: list[str] | None = None,
     post_ln: bool = True,
+    load_from: str | None = None,
 ) -> ModelCard:
     """A card whose YAML says `library_name: transformers` and the GradInit tags, and whose text says how the
-    model was made ("trained from scratch" when there is no base model) and how to continue training it."""
+    model was made ("trained from scratch" when there is no base model) and how to continue training it.
+
+    `datasets` are Hub dataset ids or local data files; only the ids go into the YAML's `datasets`. `load_from` is
+    what the card's snippet loads: the Hub id once pushed, else the folder the card was written to (default:
+    `model_name`)."""
     # A Pre-LN model is searched when asked, but never tagged as the Post-LN kind GradInit's claim is about.
     own = [t for t in GRADINIT_TAGS if post_ln or t != "post-ln"]
     tags = own + [t for t in (extra_tags or []) if t not in own]
     data = ModelCardData(
         library_name="transformers",
         tags=tags,
-        datasets=datasets or None,
+        datasets=[d for d in datasets or [] if not is_data_file(d)] or None,
         language=languages or None,
         base_model=base_model,
         pipeline_tag="translation" if languages and len(languages) == 2 else None,
@@ -128,8 +141,8 @@ def build_model_card(
         "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
         "from hf_gradinit import GradInitConfig, GradInitTrainer",
         "",
-        f'model = AutoModelForSeq2SeqLM.from_pretrained("{model_name}")',
-        f'tokenizer = AutoTokenizer.from_pretrained("{model_name}")',
+        f'model = AutoModelForSeq2SeqLM.from_pretrained("{load_from or model_name}")',
+        f'tokenizer = AutoTokenizer.from_pretrained("{load_from or model_name}")',
         "# Continue training; the initialization is recorded in model.config.gradinit, so no second search runs.",
         'args = GradInitConfig(output_dir="out", gradinit=False, learning_rate=5e-4, adam_beta2=0.98)',
         "trainer = GradInitTrainer(model, args, train_dataset=train_dataset, data_collator=collator, "

@@ -8,17 +8,19 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, TrainerCallback
 from transformers.trainer_pt_utils import LabelSmoother
 from transformers.trainer_utils import get_last_checkpoint, set_seed
 
 from .arguments import MIN_SEARCH_BATCH_ROWS, GradInitArguments
-from .config import GradInitConfig
+from .config import WITHOUT_WARMUP_WARNING, GradInitConfig
 from .decoder_inputs import label_safe_collator, with_decoder_inputs
 from .distributed import check_parameters_match, sync_parameters
 from .hub import GradInitPushError, check_hub_access, push_initialization_to_hub, save_initialization
@@ -27,6 +29,7 @@ from .model_card import build_model_card, hub_base_model
 from .result import GradInitResult
 from .search import GradInitSearch, gradinit, is_gradinit_initialized
 from .token_batches import TokenBudgetBatchSampler, example_lengths, token_budget_dataloader
+from .training_data import check_batch, check_columns
 
 logger = logging.getLogger(__name__)
 
@@ -195,20 +198,29 @@ class GradInitTrainer(Seq2SeqTrainer):
         return super().compute_loss(model, with_decoder_inputs(model, inputs), *args, **kwargs)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, **kwargs):
+        if self.train_dataset is not None:
+            check_columns(self.train_dataset)
         self._check_token_budgets()
+        if self.train_dataset is not None:
+            # The first batch as the collator makes it: a collator that drops or never makes `labels` fails here.
+            check_batch(next(iter(self.get_train_dataloader())))
         if resume_from_checkpoint:
             # The Trainer loads only the weights of the checkpoint into the model: take its GradInit record too,
             # so that later checkpoints, the final model and its card still say it was initialized.
             self._carry_gradinit_record(resume_from_checkpoint)
         if self.args.gradinit:
             if resume_from_checkpoint:
-                logger.info("Resuming from a checkpoint: the GradInit search is skipped.")
+                self._show("GradInit: resuming from a checkpoint, so the search is skipped.")
             elif self.args.gradinit_iters == 0:
-                logger.info("gradinit_iters=0: no GradInit search.")
+                self._show("GradInit: gradinit_iters=0, so no search runs.")
             elif is_gradinit_initialized(self.model):
-                logger.info("The model is already GradInit-initialized (config.gradinit): the search is skipped.")
+                self._show(
+                    "GradInit: the model is already initialized (model.config.gradinit): the search is skipped."
+                )
             else:
                 self.gradinit()
+        if self.args.trains_without_warmup and self.is_world_process_zero():
+            logger.warning(WITHOUT_WARMUP_WARNING)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
 
     def get_train_dataloader(self):
@@ -348,6 +360,7 @@ class GradInitTrainer(Seq2SeqTrainer):
         args = self.args
         card = build_model_card(
             model_name=model_name or os.path.basename(os.path.normpath(args.output_dir)),
+            load_from=model_name or (args.hub_model_id if args.push_to_hub else None) or args.output_dir,
             model_type=model.config.model_type,
             base_model=finetuned_from,
             datasets=as_list(dataset) or as_list(dataset_tags),
@@ -381,6 +394,14 @@ class GradInitTrainer(Seq2SeqTrainer):
         for t, part in zip(tensors, flat.split([t.numel() for t in tensors])):
             t.copy_(part.view_as(t))
 
+    def _show(self, message: str) -> None:
+        """A line the user sees by default, once: written under the progress bars by the main process (logged at
+        INFO where INFO is shown, and when the bars are off)."""
+        if logger.isEnabledFor(logging.INFO) or self.args.disable_tqdm:
+            logger.info(message)
+        elif self.is_local_process_zero():
+            tqdm.write(message, file=sys.stderr)
+
     def save_gradinit(self, save_directory: str) -> None:
         """Write the initialized model, its processing class, `scales.json`, a plot of the scales and a model
         card to `save_directory`."""
@@ -396,7 +417,7 @@ class GradInitTrainer(Seq2SeqTrainer):
                 **self.gradinit_card_data,
             },
         )
-        logger.info("GradInit-initialized model and scales saved to %s", save_directory)
+        self._show(f"GradInit: the initialized model, its scales.json and model card are in {save_directory}")
 
     def _search_loss(self, model, batch) -> torch.Tensor:
         """The trainer's loss on S̃ or S of this process, as a sum over its tokens divided by the token count of

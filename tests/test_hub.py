@@ -89,7 +89,8 @@ def test_server_error_keeps_local_checkpoint_and_says_how_to_retry(hub, tmp_path
 def test_bad_token_fails_before_the_search(hub, tmp_path):
     proc = run_client("search-and-push", hub, tmp_path, HF_TOKEN="hf_wrong")
     assert proc.returncode != 0
-    assert "Cannot create or reach the Hub repo" in proc.stderr
+    assert "Cannot create or reach the Hub repo" in proc.stderr and "Check your token" in proc.stderr
+    assert "HF_HUB_OFFLINE" not in proc.stderr  # online: the token is the cause to name
     assert not (tmp_path / "run" / "gradinit").exists()  # no work was done
 
 
@@ -139,3 +140,18 @@ def test_console_script_init_end_to_end(hub, tmp_path):
     assert EXPECTED_FILES <= set(repo["files"])
     meta = card_metadata(repo["files"]["README.md"].decode())
     assert meta["language"] == ["de", "en"]
+
+
+def test_an_offline_push_names_offline_mode_and_keeps_the_checkpoint(tmp_path):
+    from huggingface_hub import constants
+
+    from hf_gradinit import GradInitPushError, push_initialization_to_hub
+
+    assert constants.HF_HUB_OFFLINE  # the test suite runs offline (conftest.py)
+    for name in ("config.json", "scales.json"):
+        (tmp_path / name).write_text("{}")
+    with pytest.raises(GradInitPushError) as error:
+        push_initialization_to_hub(str(tmp_path), "you/repo")
+    message = str(error.value)
+    assert "HF_HUB_OFFLINE is set" in message and "Check your token" not in message
+    assert "hf-gradinit push" in message and {p.name for p in tmp_path.iterdir()} == {"config.json", "scales.json"}

@@ -144,7 +144,9 @@ def test_from_scratch_with_trained_tokenizer(tmp_path, model_type, init):
         assert os.path.exists(os.path.join(out, name)), name
     with open(os.path.join(out, "README.md")) as f:
         card = f.read()
-    assert "trained from scratch on `toy-de-en`" in card and "fine-tuned version of []" not in card
+    # the training file, by its name; a local file is not a Hub dataset, and its folder's name is not the data's
+    assert f"trained from scratch on `{os.path.basename(train)}`" in card and "fine-tuned version of []" not in card
+    assert "datasets:" not in card and "toy-de-en" not in card
     assert "library_name: transformers" in card and "- gradinit" in card
 
 

@@ -53,11 +53,11 @@ def _flag_value(argv: list[str], name: str) -> str | None:
 
 
 def dataset_label(data_args: DataTrainingArguments) -> str:
-    """How a model card names the data: the Hub dataset, or the folder of the local files (e.g. ding-de-en)."""
+    """How a model card names the data: the Hub dataset's id, or the local training file's name (e.g.
+    `train.jsonl.gz`), which the card names in its text but not as a Hub dataset."""
     if data_args.dataset_name:
         return data_args.dataset_name
-    path = data_args.train_file or data_args.validation_file or data_args.test_file
-    return os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return os.path.basename(data_args.train_file or data_args.validation_file or data_args.test_file)
 
 
 def prepare(model_args: ModelArguments, data_args: DataTrainingArguments, training_args: GradInitConfig):

@@ -1,0 +1,40 @@
+"""The generated cards: a load snippet that works from where the run wrote the checkpoint, and data named as it is."""
+
+import re
+
+import yaml
+from transformers import AutoModelForSeq2SeqLM
+
+from helpers import tiny_bart, tiny_tokenizer, tokenized_dataset
+from hf_gradinit import GradInitConfig, GradInitTrainer
+
+
+def _card(path):
+    text = path.read_text()
+    front = yaml.safe_load(text.split("---")[1])
+    return text, front
+
+
+def test_the_snippets_load_the_checkpoints_from_where_the_run_wrote_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tok = tiny_tokenizer()
+    args = GradInitConfig(
+        output_dir="runs/out",
+        gradinit_iters=2,
+        per_device_train_batch_size=6,
+        max_steps=1,
+        report_to="none",
+        save_strategy="no",
+    )
+    trainer = GradInitTrainer(tiny_bart(), args, tokenized_dataset(tok, 12), processing_class=tok)
+    trainer.gradinit_card_data = {"datasets": ["train.jsonl.gz"]}
+    trainer.train()
+    trainer.save_model()
+    trainer.create_model_card(dataset="train.jsonl.gz")
+    for card in ("runs/out/gradinit/README.md", "runs/out/README.md"):
+        text, front = _card(tmp_path / card)
+        (where,) = set(re.findall(r'AutoModelForSeq2SeqLM\.from_pretrained\("([^"]+)"\)', text))
+        assert where == card.rsplit("/", 1)[0]
+        AutoModelForSeq2SeqLM.from_pretrained(where)  # from the folder the run was started in
+        # A local file is named in the text, never as a Hub dataset (nor as its folder's name).
+        assert "`train.jsonl.gz`" in text and "datasets" not in front
