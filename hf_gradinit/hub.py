@@ -136,7 +136,8 @@ def push_initialization_to_hub(
         commit = api.upload_folder(repo_id=repo_id, folder_path=save_directory, commit_message=commit_message)
     except Exception as e:  # HTTP errors, connection errors, a missing token: the local copy stays, say how to retry
         raise GradInitPushError(
-            f"Pushing the GradInit initialization to {repo_id!r} failed. {_cause(e)}. ({type(e).__name__}: {e})\n{retry}"
+            f"Pushing the GradInit initialization to {repo_id!r} failed. {_cause(e)}. "
+            f"({type(e).__name__}: {e})\n{retry}"
         ) from e
     logger.info("GradInit initialization pushed to %s", commit.commit_url)
     return commit.commit_url
