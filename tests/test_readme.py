@@ -16,6 +16,12 @@ def readme_block(heading: str) -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+def readme_block_raw(heading: str) -> str:
+    """The text of the README's section `heading` (its code blocks included)."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        return f.read().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
 def run_trainer_block(heading, tmp_path, monkeypatch):
     """The README's trainer code under `heading`, on a tiny model and dataset; returns its `trainer`."""
     monkeypatch.chdir(tmp_path)
@@ -75,3 +81,18 @@ def test_token_budgets(tmp_path, monkeypatch):
     trainer = run_trainer_block("Token budgets", tmp_path, monkeypatch)
     assert trainer.gradinit_result.iterations == 100 and trainer.state.global_step > 0
     assert trainer.get_train_dataloader().batch_sampler.max_tokens == 4096
+
+
+def test_the_translation_example_on_the_shipped_sample_runs_as_written(tmp_path):
+    import subprocess
+    import sys
+
+    section = readme_block_raw("Translation from scratch: `examples/translation/run_translation.py`")
+    command = re.search(r"here the 432-pair sample.*?```bash\n(.*?)```", section, re.S).group(1)
+    os.symlink(os.path.join(ROOT, "examples"), tmp_path / "examples")
+    python = os.path.dirname(sys.executable)
+    env = {**os.environ, "PATH": f"{python}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "tiny-transformer-gradinit" / "gradinit" / "scales.json").exists()
+    assert "eval_bleu" in proc.stdout

@@ -118,7 +118,15 @@ def main():
         trainer.push_to_hub(**card)
     else:
         trainer.create_model_card(**card)
+    # Under torchrun: every process meets here and the process group ends before the interpreter's teardown.
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as error:
+        # A user's mistake (a flag, a file, a column): one line and argparse's exit status, no traceback.
+        print(f"run_translation.py: error: {error}", file=sys.stderr)
+        sys.exit(2)
