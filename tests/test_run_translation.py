@@ -183,10 +183,23 @@ def test_bad_input_fails_with_a_clear_message(tmp_path, change, message, monkeyp
 
 def test_a_users_mistake_is_one_line_and_exit_status_2(tmp_path):
     proc = run(
-        ["--model_type", "bart", "--train_tokenizer", "--train_file", "missing.jsonl", "--source_lang", "de",
-         "--target_lang", "en", "--output_dir", str(tmp_path / "out"), "--do_train"],
+        [
+            "--model_type",
+            "bart",
+            "--train_tokenizer",
+            "--train_file",
+            "missing.jsonl",
+            "--source_lang",
+            "de",
+            "--target_lang",
+            "en",
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--do_train",
+        ],
         cwd=tmp_path,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1] == "run_translation.py: error: --train_file missing.jsonl: no such file."
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == "run_translation.py: error: --train_file missing.jsonl: no such file."
