@@ -73,16 +73,31 @@ def init_help() -> str:
     return "\n".join(lines)
 
 
+def write_init_help() -> str:
+    """Regenerate `init_help.py`, the text `hf-gradinit init --help` prints without importing torch or
+    transformers (a test checks it against `init_help()`)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "init_help.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(
+            '"""`hf-gradinit init --help`, written by `hf_gradinit.cli.write_init_help()` from the argument '
+            'classes."""'
+            f"\n\nINIT_HELP = {init_help()!r}\n"
+        )
+    return path
+
+
 def init(argv: list[str]) -> None:
+    if {"-h", "--help"} & set(argv):
+        from .init_help import INIT_HELP
+
+        print(INIT_HELP)
+        return
     from transformers import DataCollatorForSeq2Seq
 
     from .hub import check_hub_access
     from .trainer import GRADINIT_DIR, GradInitTrainer
     from .translation import dataset_label, parse_translation_arguments, prepare
 
-    if {"-h", "--help"} & set(argv):
-        print(init_help())
-        return
     if "--help-all" in argv:
         from transformers import HfArgumentParser
 
@@ -156,15 +171,25 @@ def main(argv: list[str] | None = None) -> None:
         )
         raise SystemExit(2)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
-    from .hub import GradInitPushError
-    from .search import GradInitError
-
     try:
         COMMANDS[argv[0]](argv[1:])
-    except (ValueError, FileNotFoundError, GradInitError, GradInitPushError) as e:
+    except Exception as e:
+        if not _is_user_error(e):
+            raise
         # A user error: one line, no traceback, argparse's exit code.
         print(f"hf-gradinit {argv[0]}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _is_user_error(error: Exception) -> bool:
+    """A mistake of the user's (a value, a path) or a failed search or push, each of which says what to do."""
+    if isinstance(error, (ValueError, FileNotFoundError)):
+        return True
+    # Imported only now: `--help` must not wait for torch and huggingface_hub.
+    from .hub import GradInitPushError
+    from .search import GradInitError
+
+    return isinstance(error, (GradInitError, GradInitPushError))
 
 
 if __name__ == "__main__":

@@ -222,3 +222,18 @@ def test_init_help_shows_the_gradinit_flags_under_its_own_name_and_points_to_the
     full = capsys.readouterr().out
     assert full.startswith("usage: hf-gradinit init") and "--lr_scheduler_type" in full
     assert len(short.splitlines()) < len(full.splitlines()) / 3
+
+
+def test_init_help_is_the_argument_classes_help_and_needs_neither_torch_nor_transformers():
+    from hf_gradinit import cli
+    from hf_gradinit.init_help import INIT_HELP
+
+    # The stored text is what the argument classes give today: after changing a field or its help, run
+    # `python -c "from hf_gradinit.cli import write_init_help; write_init_help()"`.
+    assert INIT_HELP == cli.init_help()
+    probe = (
+        "import sys; from hf_gradinit.cli import main; main(['init', '--help']); print(sorted(m for m in "
+        "('torch', 'transformers', 'huggingface_hub') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("[]"), proc.stderr[-2000:]
