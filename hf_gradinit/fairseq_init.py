@@ -68,18 +68,37 @@ def fairseq_init_(model: nn.Module, generator: torch.Generator | None = None) ->
             f"fairseq_init_: {type(model).__name__} has no attention modules with q_proj/k_proj/v_proj/out_proj "
             "Linear layers, so fairseq's initialization cannot be mapped onto it."
         )
-    done: set[int] = set()
+    claim = _Claims()
+    _init_attention(attentions, claim, generator)
+    # Embeddings before the output projection: a tied lm_head is the decoder's input embedding, initialized as one.
+    _init_embeddings(model, claim, generator)
+    _init_output_projection(model, claim, generator)
+    _init_other_linears_and_norms(model, claim, generator)
+    config = getattr(model, "config", None)
+    if config is not None:
+        config.initialization = FAIRSEQ
+    return model
 
-    def claim(param: nn.Parameter | None) -> bool:
-        # Tied tensors (shared embeddings, lm_head) are initialized once; frozen ones never.
-        if param is None or id(param) in done or not param.requires_grad:
+
+class _Claims:
+    """Each tensor is initialized once: tied tensors (shared embeddings, lm_head) by their first owner, frozen
+    ones never. `claim(param)` says whether `param` is still to be initialized, and marks it."""
+
+    def __init__(self):
+        self.done: set[int] = set()
+
+    def __call__(self, param: nn.Parameter | None) -> bool:
+        if param is None or id(param) in self.done or not param.requires_grad:
             return False
-        done.add(id(param))
+        self.done.add(id(param))
         return True
 
+
+def _init_attention(attentions: list[nn.Module], claim: _Claims, generator: torch.Generator | None) -> None:
+    """fairseq's MultiheadAttention.reset_parameters: Xavier q/k/v (gain 1/√2 when they read the model dimension),
+    Xavier out_proj with a zero bias."""
     for attn in attentions:
         q, k, v, out = (getattr(attn, name) for name in _ATTENTION_PROJECTIONS)
-        # fairseq's qkv_same_dim: the three projections read the model dimension.
         gain = 1 / math.sqrt(2) if q.in_features == k.in_features == v.in_features == out.out_features else 1.0
         for proj in (q, k, v):
             if claim(proj.weight):
@@ -92,19 +111,27 @@ def fairseq_init_(model: nn.Module, generator: torch.Generator | None = None) ->
         if claim(out.bias):
             nn.init.zeros_(out.bias)
 
-    # Embeddings before the output projection: a tied lm_head is the decoder's input embedding, initialized as one.
+
+def _init_embeddings(model: nn.Module, claim: _Claims, generator: torch.Generator | None) -> None:
+    """N(0, d^-½), the padding row zero (fairseq's Embedding)."""
     for module in model.modules():
         if isinstance(module, nn.Embedding) and claim(module.weight):
             nn.init.normal_(module.weight, mean=0.0, std=module.embedding_dim**-0.5, generator=generator)
             if module.padding_idx is not None:
                 module.weight[module.padding_idx].zero_()
 
+
+def _init_output_projection(model: nn.Module, claim: _Claims, generator: torch.Generator | None) -> None:
+    """An untied output projection: N(0, d^-½), as fairseq's decoder draws its own."""
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if isinstance(output, nn.Linear) and claim(output.weight):
         nn.init.normal_(output.weight, mean=0.0, std=output.in_features**-0.5, generator=generator)
         if claim(output.bias):
             nn.init.zeros_(output.bias)
 
+
+def _init_other_linears_and_norms(model: nn.Module, claim: _Claims, generator: torch.Generator | None) -> None:
+    """The feed-forward Linears keep torch's default (fairseq's), LayerNorms start at weight 1, bias 0."""
     for module in model.modules():
         if isinstance(module, nn.Linear):
             if claim(module.weight):
@@ -116,11 +143,6 @@ def fairseq_init_(model: nn.Module, generator: torch.Generator | None = None) ->
                 nn.init.ones_(weight)
             if isinstance(bias, nn.Parameter) and claim(bias):
                 nn.init.zeros_(bias)
-
-    config = getattr(model, "config", None)
-    if config is not None:
-        config.initialization = FAIRSEQ
-    return model
 
 
 def initialization_of(model: nn.Module) -> str:

@@ -536,29 +536,13 @@ def gradinit(
     """
     args = GradInitArguments() if args is None else args
     args.validate_gradinit_arguments()
-    loss_fn = model_loss if loss_fn is None else loss_fn
     _check_model(model)
     if args.gradinit_iters == 0:
         # No search: nothing is scaled and the model is not marked, so a later search still runs.
         logger.info("gradinit_iters=0: no GradInit search.")
         return GradInitResult({}, {}, {}, {}, arguments=args.gradinit_dict(), initialization=initialization_of(model))
-    device = next(model.parameters()).device
-    stream = _batches_forever(batches)
-    first = next(stream, None)
-    if first is None:
-        raise ValueError("gradinit() got no batches: the dataset or iterable is empty.")
-    if not isinstance(first, Mapping):
-        raise ValueError(f"gradinit() needs batches that are dicts of tensors, got {type(first).__name__}.")
-    if _rows(first) < MIN_SEARCH_BATCH_ROWS:
-        raise ValueError(
-            f"A GradInit batch has {_rows(first)} rows: S̃ (its first 2/3) and S (its last 2/3) would be the same "
-            "rows. "
-            f"Use at least {MIN_SEARCH_BATCH_ROWS} rows per device (gradinit_batch_size)."
-        )
+    first, stream = _first_batch(batches)
     dtypes = {id(p): p.dtype for p in model.parameters()}
-
-    history: list[dict[str, Any]] = []
-    skipped = 0
     logger.info(
         "GradInit search: %d iterations, %s step with η = %g (%s), γ = %g.",
         args.gradinit_iters,
@@ -568,50 +552,8 @@ def gradinit(
         args.gradinit_gamma,
     )
     with search_mode(model):
-        search = GradInitSearch(model, args, loss_fn, reduce)
-        bar = tqdm(total=args.gradinit_iters, desc=f"GradInit (η {args.gradinit_eta:g})", disable=not progress_bar)
-        try:
-            batch = first
-            step = 1
-            while step <= args.gradinit_iters:
-                if batch is None:
-                    logger.warning(
-                        "The batches ran out after %d GradInit iterations; the search stops there.", step - 1
-                    )
-                    break
-                if _rows(batch) < MIN_SEARCH_BATCH_ROWS:
-                    # e.g. the last, short batch of an epoch
-                    if not skipped:
-                        logger.warning("Skipping GradInit batches of fewer than %d rows.", MIN_SEARCH_BATCH_ROWS)
-                    skipped += 1
-                    batch = next(stream, None)
-                    continue
-                try:
-                    record = {"step": step, **search.step(_to_device(batch, device))}
-                except GradInitError as e:
-                    raise GradInitError(
-                        f"GradInit stopped at iteration {step}: {e} The original weights were restored."
-                    ) from None
-                history.append(record)
-                bar.update(1)
-                bar.set_postfix(loss=f"{record['loss']:.4g}", grad_norm=f"{record['grad_norm']:.4g}")
-                if callback is not None:
-                    callback(record, search)
-                batch = next(stream, None) if step < args.gradinit_iters else None
-                step += 1
-            try:
-                search.check_weights_fit(dtypes)
-            except GradInitError as e:
-                raise GradInitError(
-                    f"GradInit finished with unusable weights: {e} The original weights were restored."
-                ) from None
-        except BaseException as exc:
-            search.restore()
-            if not isinstance(exc, GradInitError):
-                logger.error("GradInit stopped (%s); the original weights were restored.", type(exc).__name__)
-            raise
-        finally:
-            bar.close()
+        search = GradInitSearch(model, args, model_loss if loss_fn is None else loss_fn, reduce)
+        history, skipped = _run_search(search, first, stream, callback, progress_bar, dtypes)
         result = search.result(history)
     if skipped:
         logger.warning("%d GradInit batches of fewer than %d rows were skipped.", skipped, MIN_SEARCH_BATCH_ROWS)
@@ -619,6 +561,80 @@ def gradinit(
     result.eta_rule = getattr(args, "gradinit_eta_rule", "set")
     _record_initialization(model, result)
     return result
+
+
+def _first_batch(batches: Iterable[Mapping[str, Any]]) -> tuple[Mapping[str, Any], Iterator[Mapping[str, Any]]]:
+    """The first batch, refused before any work if there is none, it is not a dict, or S̃ and S would be the same
+    rows; and the stream of the batches after it."""
+    stream = _batches_forever(batches)
+    first = next(stream, None)
+    if first is None:
+        raise ValueError("gradinit() got no batches: the dataset or iterable is empty.")
+    if not isinstance(first, Mapping):
+        raise ValueError(f"gradinit() needs batches that are dicts of tensors, got {type(first).__name__}.")
+    if _rows(first) < MIN_SEARCH_BATCH_ROWS:
+        raise ValueError(
+            f"A GradInit batch has {_rows(first)} rows: S̃ (its first 2/3) and S (its last 2/3) would be the same "
+            f"rows. Use at least {MIN_SEARCH_BATCH_ROWS} rows per device (gradinit_batch_size)."
+        )
+    return first, stream
+
+
+def _run_search(search, first, stream, callback, progress_bar, dtypes) -> tuple[list[dict[str, Any]], int]:
+    """The iterations under a progress bar, then the check that the weights fit their dtypes; on any error or
+    interruption the original weights are put back before it propagates. Returns the history and the count of
+    skipped short batches."""
+    args = search.args
+    bar = tqdm(total=args.gradinit_iters, desc=f"GradInit (η {args.gradinit_eta:g})", disable=not progress_bar)
+    try:
+        history, skipped = _iterate(search, first, stream, callback, bar)
+        try:
+            search.check_weights_fit(dtypes)
+        except GradInitError as e:
+            raise GradInitError(
+                f"GradInit finished with unusable weights: {e} The original weights were restored."
+            ) from None
+    except BaseException as exc:
+        search.restore()
+        if not isinstance(exc, GradInitError):
+            logger.error("GradInit stopped (%s); the original weights were restored.", type(exc).__name__)
+        raise
+    finally:
+        bar.close()
+    return history, skipped
+
+
+def _iterate(search, batch, stream, callback, bar) -> tuple[list[dict[str, Any]], int]:
+    """One iteration a batch until `gradinit_iters` or the batches run out; batches of fewer than 3 rows (an
+    epoch's last) are skipped."""
+    iters = search.args.gradinit_iters
+    device = next(search.model.parameters()).device
+    history: list[dict[str, Any]] = []
+    skipped, step = 0, 1
+    while step <= iters:
+        if batch is None:
+            logger.warning("The batches ran out after %d GradInit iterations; the search stops there.", step - 1)
+            break
+        if _rows(batch) < MIN_SEARCH_BATCH_ROWS:
+            if not skipped:
+                logger.warning("Skipping GradInit batches of fewer than %d rows.", MIN_SEARCH_BATCH_ROWS)
+            skipped += 1
+            batch = next(stream, None)
+            continue
+        try:
+            record = {"step": step, **search.step(_to_device(batch, device))}
+        except GradInitError as e:
+            raise GradInitError(
+                f"GradInit stopped at iteration {step}: {e} The original weights were restored."
+            ) from None
+        history.append(record)
+        bar.update(1)
+        bar.set_postfix(loss=f"{record['loss']:.4g}", grad_norm=f"{record['grad_norm']:.4g}")
+        if callback is not None:
+            callback(record, search)
+        batch = next(stream, None) if step < iters else None
+        step += 1
+    return history, skipped
 
 
 def _report_outcome(result: GradInitResult, progress_bar: bool) -> None:
