@@ -13,6 +13,7 @@
 #   LANES=1 bash benchmarks/confirm_runs.sh 300   # one lane only (another still running from an earlier start)
 set -u
 cd "$(dirname "$0")/.."
+source benchmarks/keep_results.sh
 PROTOCOL_COMMIT=809a24e
 W=${1:-}
 FROZEN=runs/frozen-$PROTOCOL_COMMIT
@@ -47,10 +48,7 @@ lane() {
     mkdir "$CLAIMS/$result" 2> /dev/null || continue  # the other lane has it
     echo "=== $(date +%T) $result: $flags"
     if $PYTHON "$FROZEN/benchmarks/stability.py" $P $flags > "runs/confirm/log_${result%.json}.txt" 2>&1; then
-      cp "runs/confirm/$result" "$RESULTS/"
-      for folder in runs/confirm/gradinit_C*; do  # the search's scales.json (its ‖g‖ per iteration), not the plots
-        [ -f "$folder/scales.json" ] && mkdir -p "$RESULTS/$(basename "$folder")" && cp "$folder/scales.json" "$RESULTS/$(basename "$folder")/"
-      done
+      keep_results runs/confirm "$RESULTS" "$result"
     else
       echo "FAILED $result (runs/confirm/log_${result%.json}.txt)"
     fi

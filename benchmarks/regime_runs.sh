@@ -27,6 +27,7 @@
 # same seeds (benchmarks/results/confirm/) without rerunning them.
 set -u
 cd "$(dirname "$0")/.."
+source benchmarks/keep_results.sh
 CODE_COMMIT=${CODE_COMMIT:-2c43bef}  # the long stage runs the 0.2 code: CODE_COMMIT=<its commit>
 [ $# -gt 0 ] || { echo "stages: probe, probe256, probe1200, warmup2e-3, cell LR BETA2 W, details, hvpdetails, admin, celladmin, d512 or long" >&2; exit 2; }
 FROZEN=runs/frozen-$CODE_COMMIT
@@ -154,10 +155,7 @@ lane() {  # takes runs from the queue until it is empty; a run is claimed by cre
     mkdir -p "$results" "$out"
     echo "=== $(date +%T) $stage/$result: $flags"
     if $PYTHON "$FROZEN/benchmarks/stability.py" $COMMON --out "$out" $flags > "$out/log_${result%.json}.txt" 2>&1; then
-      cp "$out/$result" "$results/"
-      for folder in "$out"/gradinit_C*; do  # the search's scales.json (its ‖g‖ per iteration), not the plots
-        [ -f "$folder/scales.json" ] && mkdir -p "$results/$(basename "$folder")" && cp "$folder/scales.json" "$results/$(basename "$folder")/"
-      done
+      keep_results "$out" "$results" "$result"
     else
       echo "FAILED $stage/$result ($out/log_${result%.json}.txt)"
     fi
