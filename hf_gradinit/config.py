@@ -58,6 +58,12 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
             "Choosing η and γ". A value you set is kept; outside 1–4 × `learning_rate` (the range measured) it gets
             a warning.
 
+        ddp_find_unused_parameters (`bool` or `None`, *optional*, defaults to `None`):
+            `None` becomes `False`: an encoder-decoder uses every parameter, and DDP's search for unused ones only
+            makes every process warn. Set `True` for a model that leaves some unused.
+        dataloader_pin_memory (`bool`, *optional*, defaults to `True`):
+            Turned off where there is no accelerator (pinned memory only speeds up copies to one).
+
     Token-budget batches (fairseq's `--max-tokens`; see the README's "Token budgets"):
         max_tokens (`int` or `None`, *optional*, defaults to `None`):
             Per-device token budget of each training batch: examples ordered by length and packed while rows × the
@@ -162,6 +168,10 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
                 "model's own initialization without warmup. Set gradinit_iters > 0 (780 is the paper's), or "
                 "gradinit=False with warmup_steps."
             )
+        if self.ddp_find_unused_parameters is None:
+            # The Trainer's default (True without gradient checkpointing) makes every rank warn, at every run, that
+            # no parameter was unused: encoder-decoders use them all.
+            self.ddp_find_unused_parameters = False
         if self.dataloader_pin_memory and (self.use_cpu or not _has_accelerator()):
             # Pinned memory only speeds up copies to an accelerator; without one torch warns at every dataloader.
             self.dataloader_pin_memory = False

@@ -26,6 +26,7 @@ def _launch_all(script, configs, root):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", script, str(root)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (root / "launch_stderr.txt").write_text(proc.stderr)
     return root
 
 
@@ -212,6 +213,8 @@ def test_token_budget_processes_match_one_process_on_the_union(two_process_token
     # The processes' batches differ in rows and in label tokens, so an unweighted mean of their losses would differ.
     tokens = [[int((b["labels"] != -100).sum()) for b in s["batches"]] for s in search]
     assert any(a != b for a, b in zip(*tokens)), tokens
+    # DDP trained quietly: no per-rank warning about unused parameters (GradInitConfig turns that search off).
+    assert "find_unused_parameters" not in (two_process_token_budget_runs / "launch_stderr.txt").read_text()
     assert {h["constraint"] for h in search[0]["history"]} == {True, False}, search[0]["history"]
 
     with open(tmp_path / "run" / "gradinit" / "scales.json") as f:

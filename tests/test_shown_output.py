@@ -38,3 +38,10 @@ def test_a_skipped_search_says_why(tmp_path, capsys):
 def test_nothing_is_shown_with_the_bars_off(tmp_path, capsys):
     _trainer(tmp_path, disable_tqdm=True).train()
     assert "initialized model" not in capsys.readouterr().err
+
+
+def test_no_pin_memory_warning_without_an_accelerator(tmp_path, recwarn):
+    trainer = _trainer(tmp_path)
+    assert trainer.args.dataloader_pin_memory is False  # this machine has no accelerator
+    trainer.train()
+    assert not [w for w in recwarn if "pin_memory" in str(w.message)]
