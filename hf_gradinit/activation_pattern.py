@@ -5,7 +5,7 @@ computes only where L is smooth along εv. A ReLU network is piecewise smooth: m
 fraction ∝ ε of the pre-activations across zero, each crossing changes the gradient by O(1), and so the quotient
 picks up an O(1) term that autograd's H·v (which takes ReLU'' = 0) does not have, however small ε is (a smaller ε
 only makes that term noisier). Measured on fairseq's ReLU Transformer at its initialization in float32: a median
-relative error of 170% per scale's α-gradient, 34 of 104 signs wrong (BENCHMARKS.md §1b).
+relative error of 170% per scale's α-gradient, 34 of 104 signs wrong (BENCHMARKS.md, "Hessian-vector products").
 
 Replaying, in the perturbed pass, the activation pattern of the pass at θ (which side of zero each pre-activation
 was on) computes the gradient of the network restricted to θ's linear region, which is smooth, so the quotient

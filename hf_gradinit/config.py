@@ -15,9 +15,10 @@ from .arguments import GradInitArguments
 logger = logging.getLogger(__name__)
 
 # η = ETA_PER_LR × learning_rate when gradinit_eta is unset: the paper's run script (η 1e-3 for lr 5e-4), and the
-# ratio that let the paper's Post-LN model train without warmup in benchmarks/stability_log.md §2a⁵ (η = lr: 0 of 3
-# seeds; 2 × lr: 2 of 3; 4 × lr: slow and unsteady, one seed), all at lr 1e-3. At lr 2e-3 (BENCHMARKS §2T) GradInit
-# failed with η = 2 × lr and η = 2e-3 alike, so "ratio or value" is open; the paper's ratio stays.
+# ratio that let the paper's Post-LN model train without warmup in benchmarks/stability_log.md, "η at twice the
+# training lr" (η = lr: 0 of 3 seeds; 2 × lr: 2 of 3; 4 × lr: slow and unsteady, one seed), all at lr 1e-3. At lr
+# 2e-3 (BENCHMARKS.md, "Beyond one cell") GradInit failed with η = 2 × lr and η = 2e-3 alike, so "ratio or value"
+# is open; the paper's ratio stays.
 ETA_PER_LR = 2.0
 WITHOUT_WARMUP_WARNING = (
     "GradInit is on and learning-rate warmup is off (warmup_steps=0), as in the paper. In the tests of BENCHMARKS.md "
@@ -33,7 +34,7 @@ def _has_accelerator() -> bool:
     return torch.cuda.is_available()
 
 
-# An explicit η outside this multiple of the training lr gets a warning: the range §2a⁵ measured.
+# An explicit η outside this multiple of the training lr gets a warning: the range that section measured.
 ETA_PER_LR_MEASURED = (1.0, 4.0)
 
 

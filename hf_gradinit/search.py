@@ -357,7 +357,8 @@ class GradInitSearch:
         sign(g) moves every weight the way that raises the loss, so the loss changes by ε·⟨g, v⟩ = ε·‖g‖₁, far more
         than along a random direction of the same length. So ε is also kept to a step that changes the loss (to
         first order) by √ϵ_m of its size: ε = √ϵ_m·min((1 + ‖θ‖)/‖v‖, (1 + |L|)/|⟨ḡ, v⟩|), `slope` = |⟨ḡ, v⟩|.
-        Measured on fairseq's Transformer at its initialization in float32 (constraint step, BENCHMARKS.md §1b):
+        Measured on fairseq's Transformer at its initialization in float32 (constraint step; BENCHMARKS.md,
+        "Hessian-vector products"):
         the weights' rule alone errs by 2.2% of the α-gradient; the loss's rule takes a ~30× smaller ε and errs by
         0.1%; with an ε 30× smaller still, rounding takes over (1.3%). Every process computes the same ε from ḡ, L̄
         and the averaged v.

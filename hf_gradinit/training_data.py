@@ -21,8 +21,10 @@ _ROWS_READ = 64
 
 
 def check_columns(dataset: Any) -> None:
-    """A dataset with column names must have `input_ids` and `labels`, not empty in every one of its first rows
-    (iterable datasets are left to `check_batch`)."""
+    """A dataset must not be empty; one with column names must have `input_ids` and `labels`, not empty in every
+    one of its first rows (iterable datasets are left to `check_batch`)."""
+    if hasattr(dataset, "__len__") and len(dataset) == 0:
+        raise ValueError("train_dataset is empty: the GradInit search and training need at least one example.")
     columns = getattr(dataset, "column_names", None)
     if not isinstance(columns, (list, tuple)):
         return
