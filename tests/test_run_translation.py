@@ -126,7 +126,10 @@ def test_from_scratch_with_trained_tokenizer(tmp_path, model_type, init):
     proc = run(args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     # where the initialized checkpoint and the search's records are, said on the console
-    assert f"{os.path.join(out, 'gradinit')} (scales.json)" in proc.stdout
+    assert f"the initialized model, its scales.json and model card are in {os.path.join(out, 'gradinit')}" in (
+        proc.stdout + proc.stderr
+    )
+    assert "GradInit search: 8 iterations" in proc.stdout + proc.stderr  # the search's report
 
     with open(os.path.join(out, "all_results.json")) as f:
         results = json.load(f)

@@ -73,17 +73,8 @@ def main():
 
     if training_args.do_train:
         checkpoint = training_args.resume_from_checkpoint or last_checkpoint
+        # The search (unless resuming) prints its report and where the initialized checkpoint went.
         train_result = trainer.train(resume_from_checkpoint=checkpoint)
-        if trainer.gradinit_result is not None and trainer.is_world_process_zero():
-            # Printed like the Trainer's metrics: the search's own log records do not reach a tqdm console.
-            result = trainer.gradinit_result
-            first = result.first_objective_step or "none"
-            print(
-                f"***** GradInit: {result.iterations} iterations, constraint in "
-                f"{100 * result.constraint_fraction:.0f}%, "
-                f"first objective step {first}; initialized checkpoint and every iteration's record in "
-                f"{os.path.join(training_args.output_dir, 'gradinit')} (scales.json) *****"
-            )
         trainer.save_model()
         metrics = train_result.metrics
         metrics["train_samples"] = len(tokenized["train"])
