@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import json
 import logging
 import math
@@ -202,8 +203,8 @@ class GradInitTrainer(Seq2SeqTrainer):
             check_columns(self.train_dataset)
         self._check_token_budgets()
         if self.train_dataset is not None:
-            # The first batch as the collator makes it: a collator that drops or never makes `labels` fails here.
-            check_batch(next(iter(self.get_train_dataloader())))
+            # The first rows as the collator batches them: a collator that drops or never makes `labels` fails here.
+            check_batch(self._first_training_batch())
         if resume_from_checkpoint:
             # The Trainer loads only the weights of the checkpoint into the model: take its GradInit record too,
             # so that later checkpoints, the final model and its card still say it was initialized.
@@ -236,6 +237,21 @@ class GradInitTrainer(Seq2SeqTrainer):
         if self._lengths is None or self._lengths[0] is not self.train_dataset:
             self._lengths = (self.train_dataset, example_lengths(self.train_dataset))
         return self._lengths[1]
+
+    def _first_training_batch(self) -> dict[str, Any]:
+        """The collator's batch of the training data's first rows, with the columns the training dataloader drops
+        dropped; no dataloader is built, so no sampler draws from the random streams training will use."""
+        import datasets
+
+        dataset, collator = self.train_dataset, self.data_collator
+        if isinstance(dataset, datasets.Dataset):
+            dataset = self._remove_unused_columns(dataset, description="training")
+        else:
+            collator = self._get_collator_with_removed_columns(collator, description="training")
+        rows = self.args.per_device_train_batch_size
+        if isinstance(dataset, torch.utils.data.IterableDataset):
+            return collator(list(itertools.islice(dataset, rows)))
+        return collator([dataset[i] for i in range(min(rows, len(dataset)))])
 
     def _check_token_budgets(self) -> None:
         """Refuse, before the search or training starts, an example longer than a token budget."""
