@@ -19,7 +19,7 @@ import argparse
 import math
 import os
 
-from stability import merged_results
+from regime_report import _by_arm_seed, load
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 WITHIN = 0.10
@@ -58,12 +58,6 @@ def first_reaching(curve, target):
     return next((s for s, v in _losses(curve) if target is not None and v <= target), None)
 
 
-def runs_by_arm_seed(folder):
-    if not os.path.isdir(folder):
-        return {}
-    return {(r["arm"], r["seed"]): r for r in merged_results(folder)}
-
-
 def search_summary(run):
     """The C run's search report, in one cell."""
     search = run.get("gradinit") or {}
@@ -96,7 +90,7 @@ def cpu_verdict(ends, seeds, a_seeds):
 
 
 def report_cpu(folder, seeds=(201, 202, 203, 204), a_seeds=(201, 202)):
-    runs = runs_by_arm_seed(folder)
+    runs = _by_arm_seed(load(folder))
     if not runs:
         print("CPU (§2U): no results yet")
         return
@@ -142,7 +136,7 @@ def report_cpu(folder, seeds=(201, 202, 203, 204), a_seeds=(201, 202)):
 
 
 def report_gpu(folder, seeds=(301, 302, 303)):
-    runs = runs_by_arm_seed(folder)
+    runs = _by_arm_seed(load(folder))
     if not runs:
         print("\nGPU (§2U): no results yet")
         return

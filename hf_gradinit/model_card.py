@@ -52,7 +52,7 @@ def _gradinit_section(result: GradInitResult | None, arguments: dict[str, Any] |
             + (f" ({result.eta_rule})" if result.eta_rule and result.eta_rule != "set" else "")
             + ".",
             "",
-            *(f"{line}" for line in report_lines(result.report())),
+            *report_lines(result.report()),
             "",
             summary_markdown(result),
         ]

@@ -101,6 +101,10 @@ def search_report(result: GradInitResult) -> dict[str, Any]:
     }
 
 
+def _norm_symbol(report: dict[str, Any]) -> str:
+    return "‖g‖₁" if report["norm"] == "L1" else "‖g‖₂"
+
+
 def _bound_phrase(row: dict[str, Any]) -> str:
     parts = []
     if row["at_floor"]:
@@ -114,7 +118,7 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     """The report as a few lines of text."""
     if not report:
         return ["GradInit: no search ran."]
-    norm = f"‖g‖{'₁' if report['norm'] == 'L1' else '₂'}"
+    norm = _norm_symbol(report)
     first = report["first_objective_step"]
     lines = [
         f"GradInit search: {report['iterations']} iterations; {norm} {report['grad_norm_first']:.4g} at the start, "
@@ -134,7 +138,7 @@ def report_warning(report: dict[str, Any]) -> str | None:
     if not report:
         return None
     found = []
-    norm = f"‖g‖{'₁' if report['norm'] == 'L1' else '₂'}"
+    norm = _norm_symbol(report)
     if report["first_objective_step"] is None:
         found.append(
             f"no objective step ran: {norm} stayed above γ = {report['gamma']:g} in all {report['iterations']} "
