@@ -3,7 +3,7 @@
 #   B: the paper's model, batches and optimizer (stability.py --preset paper), a 500-update linear warmup, then the
 #      paper's linear decay towards 0 at update 100,000 (--lr_schedule_horizon), stopped at update 2,500
 #   C: the same without warmup, after the package's default search (the paper's flags and θ′) on 6,000-token batches
-# What travels, in the ignored folder gpu/ (`carry: ["gpu"]`):
+# What travels, in the ignored folder gpu/ (`carry: ["gpu"]`; benchmarks/gpu_prepare.sh <commit> builds it):
 #   gpu/code   git archive <commit> benchmarks hf_gradinit    (the frozen code; BENCHMARKS §2U names the commit)
 #   gpu/data   a copy of ../shared/data/ding-de-en
 #   gpu/wheels pip download --no-deps transformers huggingface_hub datasets ... at the CPU venv's versions, for

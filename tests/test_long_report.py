@@ -85,3 +85,42 @@ def test_missing_runs_leave_the_verdict_open():
     ends = _ends((6.0, 6.0, 6.0, 6.0), (6.0, 6.0, 6.0, 6.0))
     del ends[("C", 204)]
     assert long_report.cpu_verdict(ends, (201, 202, 203, 204), (201, 202))[0] == "incomplete"
+
+
+def test_run_progress_reads_a_saved_states_curve_and_writes_it(tmp_path, capsys):
+    """A state written by run_state.save_state (as stability.py --resumable writes it) is read back without its
+    weights; the snapshot holds the curve and search exactly as saved."""
+    import argparse
+    import json
+
+    import torch
+
+    import run_progress
+    from run_state import TRAINING_FLAGS, SEARCH_FLAGS, save_state, state_path
+
+    args = argparse.Namespace(**{name: None for name in TRAINING_FLAGS + SEARCH_FLAGS})
+    args.out, args.tag, args.seed, args.steps, args.gradinit_eta = str(tmp_path), "", 7, 4800, 2e-3
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    curve = _curve(5.5)[:12]  # to update 1,200, at 7.0
+    curve[-1] = {**curve[-1], "val_loss": 6.85}
+    search = {"constraint_fraction": 0.56, "first_objective_step": 128}
+    path = state_path(args, "C", 1e-3)
+    save_state(path, args, "C", 1e-3, 0, 1200, model, optimizer, schedule, {"curve": curve, "search": search})
+
+    out = tmp_path / "snapshots"
+    run_progress.main([os.path.dirname(path), "--write", str(out)])
+    printed = capsys.readouterr().out
+    assert "C seed 7: update 1200 of 4800, validation 6.850 (lowest 6.850; mean at 1,000–1,200 6.950)" in printed
+    written = json.loads((out / "progress_C_seed7.json").read_text())
+    assert (written["arm"], written["seed"], written["lr"], written["step"]) == ("C", 7, 1e-3, 1200)
+    assert written["curve"] == curve and written["gradinit"] == search
+
+
+def test_run_progress_refuses_a_file_that_is_not_a_state(tmp_path):
+    import run_progress
+
+    (tmp_path / "weights.pt").write_bytes(b"")
+    with pytest.raises(SystemExit, match="weights.pt: not a stability.py state"):
+        run_progress.main([str(tmp_path)])
