@@ -78,10 +78,10 @@ def _f(x):
 def cpu_verdict(ends, seeds, a_seeds):
     """(verdict, k, n): the rule over the seeds where B trained."""
     trained = [s for s in seeds if ends.get(("Bw300", s)) is not None and ends[("Bw300", s)] < TRAINS_BELOW]
-    if any(ends.get((arm, s)) is None for s in seeds for arm in ("Bw300", "C")) or any(
-        ends.get((arm, s)) is None for s in a_seeds for arm in ("A", "C")
-    ):
-        return "incomplete", None, len(trained)
+    needed = [(arm, s) for s in seeds for arm in ("Bw300", "C")] + [("A", s) for s in a_seeds]
+    missing = [f"{arm} {s}" for arm, s in needed if ends.get((arm, s)) is None]
+    if missing:
+        return f"incomplete: no results yet for {', '.join(missing)}", None, len(trained)
     k = sum(ends[("C", s)] - ends[("Bw300", s)] <= WITHIN for s in trained)
     beats_a = all(ends[("A", s)] - ends[("C", s)] >= FAILS_WITHOUT_WARMUP for s in a_seeds)
     if len(trained) < MATCHING_SEEDS:

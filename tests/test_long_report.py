@@ -83,8 +83,9 @@ def test_the_rule(b, c, a, verdict, k, n):
 
 def test_missing_runs_leave_the_verdict_open():
     ends = _ends((6.0, 6.0, 6.0, 6.0), (6.0, 6.0, 6.0, 6.0))
-    del ends[("C", 204)]
-    assert long_report.cpu_verdict(ends, (201, 202, 203, 204), (201, 202))[0] == "incomplete"
+    del ends[("C", 204)], ends[("A", 202)]
+    verdict = long_report.cpu_verdict(ends, (201, 202, 203, 204), (201, 202))[0]
+    assert verdict == "incomplete: no results yet for C 204, A 202"
 
 
 def test_run_progress_reads_a_saved_states_curve_and_writes_it(tmp_path, capsys):
