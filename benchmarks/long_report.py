@@ -10,6 +10,9 @@ The rules are §2U's, fixed before its runs:
   seeds where B trained and A − C ≥ 0.5 on both A seeds; "undecided" if B trained on fewer than 3 seeds;
 - GPU: C's endpoint at most 0.10 above B's on every seed run (k of n).
 
+Beside them, exploratory and added after B's seed-201 run had been seen (§2U's addendum): the same mean over the
+last three evaluations of the training loss (dropout on, each the mean of the 100 updates before it).
+
     python benchmarks/long_report.py
 """
 
@@ -30,13 +33,13 @@ WINDOW = 3  # evaluations averaged into an endpoint
 SECTION_2R = (1000, 1100, 1200)  # §2R's endpoint updates, recorded beside
 
 
-def _losses(curve):
-    return [(c["step"], c["val_loss"]) for c in curve]
+def _losses(curve, key="val_loss"):
+    return [(c["step"], c[key]) for c in curve]
 
 
-def endpoint(curve):
-    """Mean validation loss over the last three evaluations; +∞ if the run diverged."""
-    losses = [v for _, v in _losses(curve)]
+def endpoint(curve, key="val_loss"):
+    """Mean validation loss (or `key`) over the last three evaluations; +∞ if the run diverged."""
+    losses = [v for _, v in _losses(curve, key)]
     if any(not math.isfinite(v) for v in losses):
         return math.inf
     return sum(losses[-WINDOW:]) / WINDOW if len(losses) >= WINDOW else None
@@ -114,14 +117,15 @@ def report_cpu(folder, seeds=(201, 202, 203, 204), a_seeds=(201, 202)):
         )
     print(
         "\n| run | endpoint | best window | mean at 1,000–1,200 (§2R's endpoint) | val BLEU / chrF | test loss / "
-        "BLEU |"
+        "BLEU | training loss, last three (exploratory) |"
     )
-    print("|---|---:|---:|---:|---|---|")
+    print("|---|---:|---:|---:|---|---|---:|")
     for (arm, s), r in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         print(
             f"| {arm} {s} | {_f(ends[(arm, s)])} | {_f(best_window(r['curve']))} | {_f(at_1200(r['curve']))} | "
             f"{r.get('bleu', math.nan):.2f} / {r.get('chrf', math.nan):.1f} | "
-            f"{_f(r.get('test_loss'))} / {r.get('test_bleu', math.nan):.2f} |"
+            f"{_f(r.get('test_loss'))} / {r.get('test_bleu', math.nan):.2f} | "
+            f"{_f(endpoint(r['curve'], 'train_loss'))} |"
         )
     print("\n| C run | its search |")
     print("|---|---|")

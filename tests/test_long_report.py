@@ -43,6 +43,9 @@ def test_the_endpoint_is_the_mean_of_the_last_three_evaluations():
     assert long_report.endpoint(curve) == pytest.approx(5.0)
     assert long_report.at_1200(curve) == pytest.approx(7.0)
     assert long_report.best_window(curve) == pytest.approx(5.0)
+    for point in curve[-3:]:  # the training loss's endpoint is read from its own column
+        point["train_loss"] = point["val_loss"] + 0.5
+    assert long_report.endpoint(curve, "train_loss") == pytest.approx(5.5)
     curve[10]["val_loss"] = math.nan
     assert long_report.endpoint(curve) == math.inf
 
