@@ -579,3 +579,31 @@ def test_stability_resumable_refuses_a_state_trained_otherwise(tmp_path, capsys)
     assert "saved with --dropout 0.1" in refused(
         "--arms", "A", "B", "--steps", "2", "--lr_schedule", "linear", "--dropout", "0.2"
     )
+
+
+def test_state_to_model_rebuilds_the_runs_model_and_tokenizer_from_a_saved_state(tmp_path, capsys):
+    """The folder written from a --resumable state holds the weights and tokenizer the run itself saves with
+    --save_models (an independent path: save_pretrained of the live model at the end of the run)."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    data = _toy_data(tmp_path)
+    out = tmp_path / "run"
+    stability_main(
+        *("--tiny", "--lrs", "1e-2", "--arms", "B", "--warmup_steps", "2", "--steps", "4", "--eval_every", "2"),
+        *("--data_dir", str(data), "--device", "cpu", "--out", str(out), "--resumable", "--save_models"),
+    )
+    state = next((out / "state").glob("B-*.pt"))
+    _benchmark("state_to_model.py").main([str(state), str(tmp_path / "rebuilt")])
+    saved = next((out / "models").glob("B-*"))
+    expected, rebuilt = (
+        load_file(str(saved / "model.safetensors")),
+        load_file(str(tmp_path / "rebuilt" / "model.safetensors")),
+    )
+    assert expected.keys() == rebuilt.keys()
+    for name in expected:
+        torch.testing.assert_close(rebuilt[name], expected[name], rtol=0, atol=0, msg=name)
+    assert (
+        AutoTokenizer.from_pretrained(tmp_path / "rebuilt").get_vocab()
+        == AutoTokenizer.from_pretrained(saved).get_vocab()
+    )
