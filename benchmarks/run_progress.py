@@ -3,9 +3,9 @@
 
 A long run outlasts a working session, and its state (weights and Adam's moments, tens of MB) is not committed. This
 reads each state's step, curve and search summary (memory-mapped: the weights are not read), prints one line per
-run, and with `--write` keeps the curve so far as `progress_<arm>_seed<seed>.json`, small enough to commit, so a run
-cut for good still leaves its evidence. The files are snapshots, not results: the reports read finished runs'
-`results_*.json` only.
+run, and with `--write` keeps the curve so far of each unfinished run as `progress_<arm>_seed<seed>.json`, small
+enough to commit, so a run cut for good still leaves its evidence. The files are snapshots, not results: the reports
+read finished runs' `results_*.json` only, so a finished run's state (still in the folder) gets no snapshot.
 
     python benchmarks/run_progress.py runs/regime/long/state
     python benchmarks/run_progress.py runs/regime/long/state --write benchmarks/results/regime/long/in_progress
@@ -59,7 +59,7 @@ def summary_line(run):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("state_dir", help="a --resumable run's state folder, e.g. runs/regime/long/state")
-    parser.add_argument("--write", metavar="DIR", help="also write each run's curve so far to DIR as JSON")
+    parser.add_argument("--write", metavar="DIR", help="also write each unfinished run's curve so far to DIR as JSON")
     args = parser.parse_args(argv)
     if not os.path.isdir(args.state_dir):
         raise SystemExit(f"{args.state_dir}: no such folder")
@@ -69,7 +69,7 @@ def main(argv=None):
     for path in paths:
         run = read_state(path)
         print(summary_line(run))
-        if args.write:
+        if args.write and run["step"] < run["steps"]:
             os.makedirs(args.write, exist_ok=True)
             with open(os.path.join(args.write, f"progress_{run['arm']}_seed{run['seed']}.json"), "w") as f:
                 json.dump(run, f, indent=1)

@@ -34,11 +34,11 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     state = torch.load(args.state, map_location="cpu", weights_only=False)
-    run = stability.parse_args(["--data_dir", state["flags"]["data_dir"], "--device", "cpu"])
+    run = stability.parse_args(["--data_dir", state["flags"]["data_dir"]])
     for name, value in state["flags"].items():
         if hasattr(run, name):
             setattr(run, name, value)
-    run.device = "cpu"
+    run.device = "cpu"  # after the flags: a GPU run's state is rebuilt here on the CPU
     tokenizer = stability.load_data(run)[0]
     model = stability.make_model(run, tokenizer)
     model.load_state_dict(state["model"])

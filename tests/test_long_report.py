@@ -112,11 +112,15 @@ def test_run_progress_reads_a_saved_states_curve_and_writes_it(tmp_path, capsys)
     search = {"constraint_fraction": 0.56, "first_objective_step": 128}
     path = state_path(args, "C", 1e-3)
     save_state(path, args, "C", 1e-3, 0, 1200, model, optimizer, schedule, {"curve": curve, "search": search})
+    args.seed = 8  # a finished run: its results file is the record, so it gets no snapshot
+    finished = state_path(args, "C", 1e-3)
+    save_state(finished, args, "C", 1e-3, 0, 4800, model, optimizer, schedule, {"curve": curve, "search": search})
 
     out = tmp_path / "snapshots"
     run_progress.main([os.path.dirname(path), "--write", str(out)])
     printed = capsys.readouterr().out
     assert "C seed 7: update 1200 of 4800, validation 6.850 (lowest 6.850; mean at 1,000–1,200 6.950)" in printed
+    assert "C seed 8: update 4800 of 4800" in printed and not (out / "progress_C_seed8.json").exists()
     written = json.loads((out / "progress_C_seed7.json").read_text())
     assert (written["arm"], written["seed"], written["lr"], written["step"]) == ("C", 7, 1e-3, 1200)
     assert written["curve"] == curve and written["gradinit"] == search
