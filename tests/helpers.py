@@ -21,6 +21,8 @@ from transformers import (
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 from distributed import end_distributed_process  # noqa: E402, F401  (one copy, for the benchmark's workers too)
 
+from hf_gradinit import GradInitConfig  # noqa: E402
+
 WORDS = [f"w{i}" for i in range(40)]
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
 
@@ -87,6 +89,22 @@ def tokenized_dataset(tokenizer, n: int = 48, seed: int = 0) -> Dataset:
 
 def collator(tokenizer, model) -> DataCollatorForSeq2Seq:
     return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+
+
+def tiny_config(tmp_path, **overrides):
+    """A GradInitConfig for the tiny models: a short search and one training step on CPU, nothing saved or logged."""
+    defaults = dict(
+        output_dir=str(tmp_path),
+        gradinit_iters=3,
+        gradinit_lr=5e-2,
+        per_device_train_batch_size=6,
+        max_steps=1,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
+    return GradInitConfig(**{**defaults, **overrides})
 
 
 def batches(tokenizer, model, n_batches: int = 3, batch_size: int = 6, seed: int = 0) -> list[dict]:

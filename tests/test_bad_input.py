@@ -8,25 +8,10 @@ import sys
 
 import pytest
 import torch
-from helpers import HF_GRADINIT, batches, collator, tiny_bart, tiny_tokenizer, tokenized_dataset
+from helpers import HF_GRADINIT, batches, collator, tiny_bart, tiny_config, tiny_tokenizer, tokenized_dataset
 from transformers import HfArgumentParser
 
 from hf_gradinit import GradInitArguments, GradInitConfig, GradInitError, GradInitTrainer, gradinit
-
-
-def _config(tmp_path, **kw):
-    defaults = dict(
-        output_dir=str(tmp_path),
-        gradinit_iters=3,
-        gradinit_lr=5e-2,
-        per_device_train_batch_size=6,
-        max_steps=2,
-        report_to="none",
-        use_cpu=True,
-        save_strategy="no",
-        disable_tqdm=True,
-    )
-    return GradInitConfig(**{**defaults, **kw})
 
 
 def _weights(model):
@@ -43,26 +28,26 @@ def _same(model, weights):
 def test_positional_train_dataset_as_written(tmp_path):
     tok, model = tiny_tokenizer(), tiny_bart()
     train = tokenized_dataset(tok, 12)
-    trainer = GradInitTrainer(model, _config(tmp_path), train, processing_class=tok)
+    trainer = GradInitTrainer(model, tiny_config(tmp_path, max_steps=2), train, processing_class=tok)
     assert trainer.train_dataset is train
     trainer.train()
     assert trainer.gradinit_result.iterations == 3 and trainer.state.global_step == 2
     # With a collator by keyword as well (a TypeError before).
-    again = GradInitTrainer(tiny_bart(), _config(tmp_path / "b"), train, data_collator=collator(tok, model))
+    again = GradInitTrainer(tiny_bart(), tiny_config(tmp_path / "b"), train, data_collator=collator(tok, model))
     assert again.train_dataset is train
 
 
 def test_positional_collator_keeps_the_trainer_order(tmp_path):
     tok, model = tiny_tokenizer(), tiny_bart()
     train, evals = tokenized_dataset(tok, 12), tokenized_dataset(tok, 6, seed=1)
-    trainer = GradInitTrainer(model, _config(tmp_path), collator(tok, model), train, evals)
+    trainer = GradInitTrainer(model, tiny_config(tmp_path), collator(tok, model), train, evals)
     assert trainer.train_dataset is train and trainer.eval_dataset is evals
-    both = GradInitTrainer(model, _config(tmp_path), train, evals, processing_class=tok)
+    both = GradInitTrainer(model, tiny_config(tmp_path), train, evals, processing_class=tok)
     assert both.train_dataset is train and both.eval_dataset is evals
     with pytest.raises(TypeError, match="by keyword"):
-        GradInitTrainer(model, _config(tmp_path), train, evals, collator(tok, model))
+        GradInitTrainer(model, tiny_config(tmp_path), train, evals, collator(tok, model))
     with pytest.raises(TypeError, match="train_dataset"):
-        GradInitTrainer(model, _config(tmp_path), train, train_dataset=train)
+        GradInitTrainer(model, tiny_config(tmp_path), train, train_dataset=train)
 
 
 # 2. A non-finite result on the last iteration --------------------------------------------------------------
@@ -93,7 +78,10 @@ def test_overflow_on_the_cast_back_to_half_precision_restores_and_raises():
 def test_trainer_does_not_train_or_save_nan_weights(tmp_path):
     tok, model = tiny_tokenizer(), tiny_bart()
     trainer = GradInitTrainer(
-        model, _config(tmp_path, gradinit_eta=1e10, gradinit_iters=1), tokenized_dataset(tok, 12), processing_class=tok
+        model,
+        tiny_config(tmp_path, gradinit_eta=1e10, gradinit_iters=1),
+        tokenized_dataset(tok, 12),
+        processing_class=tok,
     )
     with pytest.raises(GradInitError):
         trainer.train()
@@ -106,7 +94,7 @@ def test_trainer_does_not_train_or_save_nan_weights(tmp_path):
 def test_resume_keeps_the_gradinit_record(tmp_path):
     tok = tiny_tokenizer()
     train = tokenized_dataset(tok, 24)
-    args = _config(tmp_path, max_steps=2, save_strategy="steps", save_steps=2)
+    args = tiny_config(tmp_path, max_steps=2, save_strategy="steps", save_steps=2)
     GradInitTrainer(tiny_bart(), args, train, processing_class=tok).train()
     checkpoint = os.path.join(tmp_path, "checkpoint-2")
     with open(os.path.join(checkpoint, "config.json")) as f:
@@ -115,7 +103,7 @@ def test_resume_keeps_the_gradinit_record(tmp_path):
 
     fresh = tiny_bart(seed=5)
     resumed = GradInitTrainer(
-        fresh, _config(tmp_path, max_steps=4, save_strategy="steps", save_steps=2), train, processing_class=tok
+        fresh, tiny_config(tmp_path, max_steps=4, save_strategy="steps", save_steps=2), train, processing_class=tok
     )
     resumed.train(resume_from_checkpoint=True)
     assert resumed.gradinit_result is None and fresh.config.gradinit["iterations"] == 3
@@ -163,7 +151,7 @@ def test_zero_iterations_is_no_search(tmp_path):
     result = gradinit(model, batches(tok, model, 1), GradInitArguments(gradinit_iters=0), progress_bar=False)
     assert result.iterations == 0 and not getattr(model.config, "gradinit", None) and _same(model, before)
     trainer = GradInitTrainer(
-        model, _config(tmp_path, gradinit_iters=0), tokenized_dataset(tok, 12), processing_class=tok
+        model, tiny_config(tmp_path, gradinit_iters=0), tokenized_dataset(tok, 12), processing_class=tok
     )
     trainer.train()
     assert not os.path.exists(tmp_path / "gradinit") and not getattr(model.config, "gradinit", None)
@@ -178,7 +166,7 @@ def test_batches_of_fewer_than_three_rows_are_refused():
 
 def test_a_second_search_is_refused(tmp_path):
     tok, model = tiny_tokenizer(), tiny_bart()
-    trainer = GradInitTrainer(model, _config(tmp_path), tokenized_dataset(tok, 12), processing_class=tok)
+    trainer = GradInitTrainer(model, tiny_config(tmp_path), tokenized_dataset(tok, 12), processing_class=tok)
     trainer.gradinit()
     after_first = _weights(model)
     with pytest.raises(ValueError, match="compound"):
@@ -206,7 +194,7 @@ def test_a_new_search_replaces_the_old_folder_whole(tmp_path):
     folder = tmp_path / "gradinit"
     folder.mkdir()
     (folder / "stale.txt").write_text("from an older run")
-    trainer = GradInitTrainer(tiny_bart(), _config(tmp_path), tokenized_dataset(tok, 12), processing_class=tok)
+    trainer = GradInitTrainer(tiny_bart(), tiny_config(tmp_path), tokenized_dataset(tok, 12), processing_class=tok)
     trainer.gradinit()
     assert not (folder / "stale.txt").exists() and (folder / "scales.json").exists()
     assert [p for p in os.listdir(tmp_path) if p.startswith(".gradinit")] == []  # no staging folder left

@@ -43,6 +43,14 @@ def stability_main(*args):
     return _benchmark("stability.py").main(list(args))
 
 
+def _saved_tiny_warmup_run(data, out, steps, *extra):
+    """Arm B of the tiny model at lr 1e-3 for `steps` updates, its final model saved under `out/models/`."""
+    stability_main(
+        *("--tiny", "--steps", str(steps), "--lrs", "1e-3", "--arms", "B", "--device", "cpu", "--save_models"),
+        *("--data_dir", str(data), "--out", str(out), *extra),
+    )
+
+
 def table_rows(stdout):
     return [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
 
@@ -311,24 +319,7 @@ def test_stability_reuses_a_saved_search_only_for_the_init_it_started_from(tmp_p
 def test_eval_mode_gap_reports_the_runs_own_validation_loss_with_dropout_off(tmp_path):
     data = _toy_data(tmp_path)
     out = tmp_path / "out"
-    stability_main(
-        "--tiny",
-        "--steps",
-        "3",
-        "--lrs",
-        "1e-3",
-        "--arms",
-        "B",
-        "--data_dir",
-        str(data),
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        "--save_models",
-        "--dropout",
-        "0.3",
-    )
+    _saved_tiny_warmup_run(data, out, 3, "--dropout", "0.3")
     final = json.loads((out / "results_B_seed1.json").read_text())["results"][0]["curve"][-1]["val_loss"]
     folder = out / "models" / "B-lr0.001-seed1"
     stdout = run("eval_mode_gap.py", str(folder), "--data_dir", str(data), "--by_site")
@@ -424,23 +415,7 @@ def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_p
             for k in (1, 2, 3, 1, 4)
         )
     out = tmp_path / "out"
-    stability_main(
-        "--tiny",
-        "--steps",
-        "2",
-        "--lrs",
-        "1e-3",
-        "--arms",
-        "B",
-        "--data_dir",
-        str(data),
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        "--save_models",
-        "--token_spread",
-    )
+    _saved_tiny_warmup_run(data, out, 2, "--token_spread")
     folder = out / "models" / "B-lr0.001-seed1"
     final = json.loads((out / "results_B_seed1.json").read_text())["results"][0]["curve"][-1]
 

@@ -8,28 +8,13 @@ import subprocess
 import sys
 
 import pytest
-from helpers import tiny_bart, tiny_tokenizer, tokenized_dataset
+from helpers import tiny_bart, tiny_config, tiny_tokenizer, tokenized_dataset
 from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel, HfArgumentParser
 from transformers import MBartConfig, MBartForConditionalGeneration
 
 from hf_gradinit import GradInitConfig, GradInitTrainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _config(tmp_path, **kw):
-    defaults = dict(
-        output_dir=str(tmp_path),
-        gradinit_iters=3,
-        gradinit_lr=5e-2,
-        per_device_train_batch_size=6,
-        max_steps=1,
-        report_to="none",
-        use_cpu=True,
-        save_strategy="no",
-        disable_tqdm=True,
-    )
-    return GradInitConfig(**{**defaults, **kw})
 
 
 @pytest.mark.parametrize("lr", [1e-3, 5e-4, 5e-5])
@@ -64,12 +49,12 @@ def test_training_without_warmup_is_warned_about_once_when_training_starts(tmp_p
     tok = tiny_tokenizer()
     with caplog.at_level(logging.WARNING):
         for kw in ({"warmup_steps": 300}, {"gradinit": False}, {}):
-            _config(tmp_path, **kw)
+            tiny_config(tmp_path, **kw)
         assert not _warnings(caplog, "learning-rate warmup")
-        trainer = GradInitTrainer(tiny_bart(), _config(tmp_path), tokenized_dataset(tok, 12), processing_class=tok)
+        trainer = GradInitTrainer(tiny_bart(), tiny_config(tmp_path), tokenized_dataset(tok, 12), processing_class=tok)
         trainer.train()
         GradInitTrainer(
-            tiny_bart(), _config(tmp_path, warmup_steps=1), tokenized_dataset(tok, 12), processing_class=tok
+            tiny_bart(), tiny_config(tmp_path, warmup_steps=1), tokenized_dataset(tok, 12), processing_class=tok
         ).train()
     (warning,) = _warnings(caplog, "learning-rate warmup")
     assert "warmup_steps=0" in warning and "Does GradInit let" in warning and "set warmup_steps" in warning
@@ -83,7 +68,7 @@ def test_a_training_lr_that_cannot_train_is_refused_when_the_config_is_built(tmp
 
 def test_the_search_uses_and_records_the_eta_it_derived(tmp_path, caplog):
     tok, model = tiny_tokenizer(), tiny_bart()
-    args = _config(tmp_path, learning_rate=1e-3)
+    args = tiny_config(tmp_path, learning_rate=1e-3)
     trainer = GradInitTrainer(model, args, tokenized_dataset(tok, 12), processing_class=tok)
     with caplog.at_level(logging.INFO, logger="hf_gradinit.search"):
         trainer.gradinit()
@@ -99,7 +84,7 @@ def test_the_search_uses_and_records_the_eta_it_derived(tmp_path, caplog):
 def test_a_search_that_never_left_the_constraint_says_so(tmp_path, caplog):
     tok, model = tiny_tokenizer(), tiny_bart()
     trainer = GradInitTrainer(
-        model, _config(tmp_path, gradinit_gamma=1e-9), tokenized_dataset(tok, 12), processing_class=tok
+        model, tiny_config(tmp_path, gradinit_gamma=1e-9), tokenized_dataset(tok, 12), processing_class=tok
     )
     with caplog.at_level(logging.WARNING, logger="hf_gradinit.search"):
         trainer.gradinit()
@@ -108,8 +93,8 @@ def test_a_search_that_never_left_the_constraint_says_so(tmp_path, caplog):
 
 def test_gradinit_with_zero_iterations_is_said_at_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="hf_gradinit.config"):
-        _config(tmp_path, gradinit_iters=0)
-        _config(tmp_path, gradinit_iters=0, gradinit=False)
+        tiny_config(tmp_path, gradinit_iters=0)
+        tiny_config(tmp_path, gradinit_iters=0, gradinit=False)
     assert len(_warnings(caplog, "gradinit_iters=0")) == 1
 
 
@@ -138,17 +123,19 @@ def test_a_pre_ln_model_is_warned_about_and_never_tagged_post_ln(tmp_path, caplo
     assert is_pre_ln(_mbart()) and not is_pre_ln(tiny_bart())
     tok = tiny_tokenizer()
     with caplog.at_level(logging.WARNING, logger="hf_gradinit.trainer"):
-        GradInitTrainer(tiny_bart(), _config(tmp_path / "bart"), tokenized_dataset(tok, 12), processing_class=tok)
+        GradInitTrainer(tiny_bart(), tiny_config(tmp_path / "bart"), tokenized_dataset(tok, 12), processing_class=tok)
         assert not _warnings(caplog, "LN")
         model = _mbart()
         model.resize_token_embeddings(len(tok))
-        trainer = GradInitTrainer(model, _config(tmp_path), tokenized_dataset(tok, 12), processing_class=tok)
+        trainer = GradInitTrainer(model, tiny_config(tmp_path), tokenized_dataset(tok, 12), processing_class=tok)
     assert len(_warnings(caplog, "Pre-LN")) == 1
     trainer.gradinit()
     card = (tmp_path / "gradinit" / "README.md").read_text()
     header = card.split("---")[1]
     assert "- gradinit" in header and "post-ln" not in header
-    bart = GradInitTrainer(tiny_bart(), _config(tmp_path / "bart"), tokenized_dataset(tok, 12), processing_class=tok)
+    bart = GradInitTrainer(
+        tiny_bart(), tiny_config(tmp_path / "bart"), tokenized_dataset(tok, 12), processing_class=tok
+    )
     bart.gradinit()
     assert "post-ln" in (tmp_path / "bart" / "gradinit" / "README.md").read_text().split("---")[1]
 
@@ -162,7 +149,7 @@ def test_single_stack_models_get_a_message_naming_what_to_do(tmp_path, kind):
     else:
         model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=16, n_layer=1, n_head=2))
     with pytest.raises(ValueError, match=f"{type(model).__name__} is {kind}.*gradinit\\(model, batches"):
-        GradInitTrainer(model, _config(tmp_path), tokenized_dataset(tiny_tokenizer(), 12))
+        GradInitTrainer(model, tiny_config(tmp_path), tokenized_dataset(tiny_tokenizer(), 12))
 
 
 _UNJOINED = """
