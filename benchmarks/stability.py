@@ -398,24 +398,27 @@ def load_data(args):
     return tokenizer, encode("train"), encode("validation"), encode("test"), references
 
 
+def _size_and_dropout(args):
+    """The config fields both model families take from the command line."""
+    return dict(
+        d_model=args.d_model,
+        encoder_layers=args.layers,
+        decoder_layers=args.layers,
+        encoder_ffn_dim=args.ffn,
+        decoder_ffn_dim=args.ffn,
+        encoder_attention_heads=args.heads,
+        decoder_attention_heads=args.heads,
+        dropout=args.dropout,
+        attention_dropout=args.attention_dropout,
+        activation_dropout=args.activation_dropout,
+    )
+
+
 def make_model(args, tokenizer):
     torch.manual_seed(args.seed)
     if args.model == "transformer":
         config = _scratch_config("transformer", tokenizer, "de", "en", args.max_length + 2)
-        config.update(
-            dict(
-                d_model=args.d_model,
-                encoder_layers=args.layers,
-                decoder_layers=args.layers,
-                encoder_ffn_dim=args.ffn,
-                decoder_ffn_dim=args.ffn,
-                encoder_attention_heads=args.heads,
-                decoder_attention_heads=args.heads,
-                dropout=args.dropout,
-                attention_dropout=args.attention_dropout,
-                activation_dropout=args.activation_dropout,
-            )
-        )
+        config.update(_size_and_dropout(args))
         model = MODEL_CLASSES["transformer"][1](config)
     else:
         model = make_bart(args, tokenizer)
@@ -427,16 +430,7 @@ def make_model(args, tokenizer):
 def make_bart(args, tokenizer):
     config = BartConfig(
         vocab_size=len(tokenizer),
-        d_model=args.d_model,
-        encoder_layers=args.layers,
-        decoder_layers=args.layers,
-        encoder_ffn_dim=args.ffn,
-        decoder_ffn_dim=args.ffn,
-        encoder_attention_heads=args.heads,
-        decoder_attention_heads=args.heads,
-        dropout=args.dropout,
-        attention_dropout=args.attention_dropout,
-        activation_dropout=args.activation_dropout,
+        **_size_and_dropout(args),
         activation_function="relu",
         scale_embedding=True,
         max_position_embeddings=args.max_length + 2,
