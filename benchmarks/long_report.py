@@ -7,7 +7,8 @@ The rules are §2U's, fixed before its runs:
 
 - endpoint: the mean validation loss over a run's last three evaluations; B trained on a seed if it is below 6.6;
 - CPU: GradInit trains without warmup in the cell if C's endpoint is at most 0.10 above B's on at least 3 of the
-  seeds where B trained and A − C ≥ 0.5 on both A seeds; "undecided" if B trained on fewer than 3 seeds;
+  seeds where B trained and A − C ≥ 0.5 on both A seeds; "undecided" if B trained on fewer than 3 seeds (said as
+  soon as B's runs so far leave fewer than 3 seeds where it can have trained, whatever the runs to come do);
 - GPU: C's endpoint at most 0.10 above B's on every seed run (k of n).
 
 Beside them, exploratory and added after B's seed-201 run had been seen (§2U's addendum): the same mean over the
@@ -83,12 +84,19 @@ def cpu_verdict(ends, seeds, a_seeds):
     trained = [s for s in seeds if ends.get(("Bw300", s)) is not None and ends[("Bw300", s)] < TRAINS_BELOW]
     needed = [(arm, s) for s in seeds for arm in ("Bw300", "C")] + [("A", s) for s in a_seeds]
     missing = [f"{arm} {s}" for arm, s in needed if ends.get((arm, s)) is None]
+    b_to_come = [s for s in seeds if ends.get(("Bw300", s)) is None]
+    if len(trained) + len(b_to_come) < MATCHING_SEEDS:  # no run still to come can change the answer
+        return (
+            "undecided (B trained on fewer than 3 seeds"
+            + (f"; decided before {', '.join(missing)} finished" if missing else "")
+            + ")",
+            sum(ends.get(("C", s), math.inf) - ends[("Bw300", s)] <= WITHIN for s in trained),
+            len(trained),
+        )
     if missing:
         return f"incomplete: no results yet for {', '.join(missing)}", None, len(trained)
     k = sum(ends[("C", s)] - ends[("Bw300", s)] <= WITHIN for s in trained)
     beats_a = all(ends[("A", s)] - ends[("C", s)] >= FAILS_WITHOUT_WARMUP for s in a_seeds)
-    if len(trained) < MATCHING_SEEDS:
-        return "undecided (B trained on fewer than 3 seeds)", k, len(trained)
     return ("trains without warmup" if k >= MATCHING_SEEDS and beats_a else "does not meet the rule"), k, len(trained)
 
 

@@ -84,6 +84,25 @@ def test_the_rule(b, c, a, verdict, k, n):
     assert long_report.cpu_verdict(_ends(b, c, a), (201, 202, 203, 204), (201, 202)) == (verdict, k, n)
 
 
+def test_b_failing_on_two_seeds_decides_before_the_other_runs():
+    """Two of four seeds where B did not train leave at most 2 where it can: "undecided" whatever the rest do."""
+    ends = _ends((6.7, 8.0, 6.0, 6.0), (6.0, 4.5, 6.0, 6.0), (8.0, 8.0))
+    for key in [("Bw300", 203), ("C", 203), ("Bw300", 204), ("C", 204), ("A", 201), ("A", 202)]:
+        del ends[key]
+    assert long_report.cpu_verdict(ends, (201, 202, 203, 204), (201, 202)) == (
+        "undecided (B trained on fewer than 3 seeds; decided before Bw300 203, C 203, Bw300 204, C 204, A 201, "
+        "A 202 finished)",
+        0,
+        0,
+    )
+    # one seed where B did not train, two still to come: open (B may train on 3 of 4)
+    ends = _ends((6.0, 8.0, 6.0, 6.0), (6.0, 4.5, 6.0, 6.0), (8.0, 8.0))
+    del ends[("Bw300", 204)]
+    assert long_report.cpu_verdict(ends, (201, 202, 203, 204), (201, 202))[0] == (
+        "incomplete: no results yet for Bw300 204"
+    )
+
+
 def test_missing_runs_leave_the_verdict_open():
     ends = _ends((6.0, 6.0, 6.0, 6.0), (6.0, 6.0, 6.0, 6.0))
     del ends[("C", 204)], ends[("A", 202)]
