@@ -7,27 +7,16 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import collator, tiny_bart, tiny_tokenizer, tokenized_dataset  # noqa: E402
+from helpers import collator, tiny_bart, tiny_config, tiny_tokenizer, tokenized_dataset  # noqa: E402
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer  # noqa: E402
 
-from hf_gradinit import GradInitConfig, GradInitTrainer, is_gradinit_initialized  # noqa: E402
+from hf_gradinit import GradInitTrainer, is_gradinit_initialized  # noqa: E402
 
 command, out, repo_id = sys.argv[1:4]
 
 
 def trainer_for(model, tokenizer, **kw):
-    args = GradInitConfig(
-        output_dir=os.path.join(out, "run"),
-        gradinit_iters=4,
-        gradinit_lr=5e-2,
-        per_device_train_batch_size=8,
-        max_steps=2,
-        report_to="none",
-        use_cpu=True,
-        save_strategy="no",
-        disable_tqdm=True,
-        **kw,
-    )
+    args = tiny_config(os.path.join(out, "run"), gradinit_iters=4, per_device_train_batch_size=8, max_steps=2, **kw)
     return GradInitTrainer(
         model=model,
         args=args,

@@ -6,29 +6,16 @@ import os
 import pytest
 import torch
 from datasets import Dataset
-from helpers import collator, tiny_bart, tiny_marian, tiny_tokenizer, tokenized_dataset
+from helpers import collator, tiny_bart, tiny_config, tiny_marian, tiny_tokenizer, tokenized_dataset
 from safetensors.torch import load_file
 from transformers import Seq2SeqTrainingArguments
 
-from hf_gradinit import GradInitConfig, GradInitTrainer, is_gradinit_initialized
+from hf_gradinit import GradInitTrainer, is_gradinit_initialized
 
 
 def _args(tmp_path, **kw):
-    defaults = dict(
-        output_dir=str(tmp_path),
-        gradinit_iters=6,
-        gradinit_lr=5e-2,
-        gradinit_batch_size=6,
-        per_device_train_batch_size=8,
-        max_steps=4,
-        logging_steps=3,
-        learning_rate=1e-3,
-        report_to="none",
-        use_cpu=True,
-        save_strategy="no",
-        disable_tqdm=True,
-    )
-    return GradInitConfig(**{**defaults, **kw})
+    defaults = dict(gradinit_iters=6, gradinit_batch_size=6, per_device_train_batch_size=8, max_steps=4)
+    return tiny_config(tmp_path, **{**defaults, "logging_steps": 3, "learning_rate": 1e-3, **kw})
 
 
 def _trainer(model, args, n=48, **kw):
