@@ -85,17 +85,12 @@ def cpu_verdict(ends, seeds, a_seeds):
     needed = [(arm, s) for s in seeds for arm in ("Bw300", "C")] + [("A", s) for s in a_seeds]
     missing = [f"{arm} {s}" for arm, s in needed if ends.get((arm, s)) is None]
     b_to_come = [s for s in seeds if ends.get(("Bw300", s)) is None]
+    k = sum(ends.get(("C", s), math.inf) - ends[("Bw300", s)] <= WITHIN for s in trained)  # a C to come: not yet
     if len(trained) + len(b_to_come) < MATCHING_SEEDS:  # no run still to come can change the answer
-        return (
-            "undecided (B trained on fewer than 3 seeds"
-            + (f"; decided before {', '.join(missing)} finished" if missing else "")
-            + ")",
-            sum(ends.get(("C", s), math.inf) - ends[("Bw300", s)] <= WITHIN for s in trained),
-            len(trained),
-        )
+        decided_before = f"; decided before {', '.join(missing)} finished" if missing else ""
+        return f"undecided (B trained on fewer than 3 seeds{decided_before})", k, len(trained)
     if missing:
         return f"incomplete: no results yet for {', '.join(missing)}", None, len(trained)
-    k = sum(ends[("C", s)] - ends[("Bw300", s)] <= WITHIN for s in trained)
     beats_a = all(ends[("A", s)] - ends[("C", s)] >= FAILS_WITHOUT_WARMUP for s in a_seeds)
     return ("trains without warmup" if k >= MATCHING_SEEDS and beats_a else "does not meet the rule"), k, len(trained)
 
