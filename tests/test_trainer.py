@@ -14,8 +14,15 @@ from hf_gradinit import GradInitTrainer, is_gradinit_initialized
 
 
 def _args(tmp_path, **kw):
-    defaults = dict(gradinit_iters=6, gradinit_batch_size=6, per_device_train_batch_size=8, max_steps=4)
-    return tiny_config(tmp_path, **{**defaults, "logging_steps": 3, "learning_rate": 1e-3, **kw})
+    defaults = dict(
+        gradinit_iters=6,
+        gradinit_batch_size=6,
+        per_device_train_batch_size=8,
+        max_steps=4,
+        logging_steps=3,
+        learning_rate=1e-3,
+    )
+    return tiny_config(tmp_path, **{**defaults, **kw})
 
 
 def _trainer(model, args, n=48, **kw):
