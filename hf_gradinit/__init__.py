@@ -23,6 +23,9 @@ _MODULES = {
     "push_initialization_to_hub": "hub",
     "save_initialization": "hub",
     "select_scaled_tensors": "parameters",
+    "StabilityCallback": "stability_callback",
+    "compare": "comparison",
+    "token_spread": "token_spread",
     "split_batch": "search",
 }
 

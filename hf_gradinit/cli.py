@@ -4,8 +4,13 @@
         --train_file train.jsonl --source_lang de --target_lang en --output_dir init \\
         [--push_to_hub --hub_model_id you/bart-gradinit-init]
     hf-gradinit push init/gradinit --repo_id you/bart-gradinit-init
+    hf-gradinit compare --arms none,warmup,gradinit --warmup_steps 300 --model_type transformer ... \\
+        --train_file train.jsonl --validation_file validation.jsonl --output_dir cmp
+    hf-gradinit compare --report --output_dir cmp
 
-`init` takes the flags of examples/translation/run_translation.py (the same argument classes).
+`init` and `compare` take the flags of examples/translation/run_translation.py (the same argument classes).
+`compare` trains each arm (none, warmup, gradinit, gradinit_warmup) from the same weights on the same batches and
+writes output_dir/compare/ (results.json, curves.png, summary.md); `--report` merges arms run in other processes.
 """
 
 from __future__ import annotations
@@ -157,7 +162,90 @@ def push(argv: list[str]) -> None:
     print(f"Pushed to {push_initialization_to_hub(ns.save_directory, ns.repo_id, private=ns.private, token=ns.token)}")
 
 
-COMMANDS = {"init": init, "push": push}
+def _pop_flag(argv: list[str], name: str, takes_value: bool) -> tuple[list[str], str | bool | None]:
+    """`argv` without `--name [value]` (or `--name=value`), and the value (True for a switch, None if absent)."""
+    rest, value, i = [], None, 0
+    while i < len(argv):
+        a = argv[i]
+        if a == f"--{name}":
+            if takes_value:
+                if i + 1 >= len(argv):
+                    raise ValueError(f"--{name} needs a value.")
+                value, i = argv[i + 1], i + 2
+                continue
+            value = True
+        elif takes_value and a.startswith(f"--{name}="):
+            value = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+        i += 1
+    return rest, value
+
+
+def compare(argv: list[str]) -> None:
+    if {"-h", "--help"} & set(argv):
+        print(
+            "usage: hf-gradinit compare --arms none,warmup,gradinit [--warmup_steps N] [flags of "
+            "run_translation.py]\n       hf-gradinit compare --report --output_dir DIR\n\n"
+            + textwrap.fill(
+                "Train each arm through GradInitTrainer from the same initial weights, on the same batches with the "
+                "same dropout masks: none (no search, no warmup), warmup (warmup_steps of warmup), gradinit (the "
+                "search, no warmup), gradinit_warmup. Every arm evaluates every eval_steps (default: 20 evaluations "
+                "a run) with the stability monitor, and ends with BLEU. Writes output_dir/compare/results.json, "
+                "curves.png and summary.md. The same command continues a cut run; one process per arm works too "
+                "(then --report merges). `hf-gradinit init --help` lists the flags.",
+                104,
+            )
+        )
+        return
+    argv, report_only = _pop_flag(argv, "report", takes_value=False)
+    argv, arms = _pop_flag(argv, "arms", takes_value=True)
+    if report_only:
+        argv, output_dir = _pop_flag(argv, "output_dir", takes_value=True)
+        if output_dir is None or argv:
+            raise ValueError("--report takes only --output_dir (the folder the arms were run into).")
+        from .comparison import COMPARE_DIR
+        from .comparison_report import write_report
+
+        folder = os.path.join(output_dir, COMPARE_DIR)
+        write_report(folder)
+        print(open(os.path.join(folder, "summary.md"), encoding="utf-8").read())
+        return
+    from transformers import DataCollatorForSeq2Seq, set_seed
+
+    from .comparison import COMPARE_DIR, DEFAULT_ARMS, check_arms
+    from .comparison import compare as compare_arms
+    from .translation import dataset_label, parse_translation_arguments, prepare, translation_metrics
+
+    model_args, data_args, args = parse_translation_arguments(argv)
+    arms = check_arms(arms or ",".join(DEFAULT_ARMS), args.warmup_steps)
+    if data_args.train_file is None and data_args.dataset_name is None:
+        raise ValueError("hf-gradinit compare trains: pass --train_file or --dataset_name.")
+    if data_args.validation_file is None and data_args.dataset_name is None:
+        raise ValueError("hf-gradinit compare compares the arms on evaluation data: pass --validation_file.")
+    args.do_train, args.do_eval = True, True
+    set_seed(args.seed)  # before the model is built: every process, and every arm, starts from the same weights
+    tokenizer, model, tokenized = prepare(model_args, data_args, args)
+    compare_arms(
+        model,
+        args,
+        tokenized["train"],
+        tokenized["validation"],
+        arms,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
+        processing_class=tokenizer,
+        compute_metrics=translation_metrics(tokenizer),
+        card_data={
+            "datasets": [dataset_label(data_args)],
+            "languages": [data_args.source_lang, data_args.target_lang],
+        },
+    )
+    folder = os.path.join(args.output_dir, COMPARE_DIR)
+    if os.path.isfile(os.path.join(folder, "summary.md")):
+        print(open(os.path.join(folder, "summary.md"), encoding="utf-8").read())
+
+
+COMMANDS = {"init": init, "push": push, "compare": compare}
 
 
 def main(argv: list[str] | None = None) -> None:

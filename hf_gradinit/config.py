@@ -140,6 +140,19 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         },
     )
 
+    stability_monitor: bool = field(
+        default=False,
+        metadata={
+            "help": "Attach a StabilityCallback when an evaluation set is given: at every evaluation, the loss and "
+            "token spread of the network being trained (dropout on) beside the evaluated one, and a warning when "
+            "the evaluated network collapses. Off by default: BENCHMARKS.md, 'What the stability monitor costs'."
+        },
+    )
+    stability_monitor_rows: int = field(
+        default=256,
+        metadata={"help": "Rows of the evaluation set (its first ones) the stability monitor measures on."},
+    )
+
     gradinit_push_to_hub: bool = field(
         default=False,
         metadata={"help": "Push the initialized checkpoint (output_dir/gradinit) to the Hub right after the search."},

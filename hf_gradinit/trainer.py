@@ -27,9 +27,12 @@ from .distributed import check_parameters_match, sync_parameters
 from .hub import GradInitPushError, check_hub_access, push_initialization_to_hub, save_initialization
 from .layer_norm_placement import is_pre_ln
 from .model_card import build_model_card, hub_base_model
+from .random_state import restored_random_state
 from .result import GradInitResult
 from .search import GradInitSearch, gradinit, is_gradinit_initialized
+from .stability_callback import StabilityCallback
 from .token_batches import TokenBudgetBatchSampler, example_lengths, token_budget_dataloader
+from .token_nll import TokenNll
 from .training_data import check_batch, check_columns
 
 logger = logging.getLogger(__name__)
@@ -193,10 +196,34 @@ class GradInitTrainer(Seq2SeqTrainer):
         self._search_logs = _KeepSearchLogs()
         self.add_callback(self._search_logs)
         self._lengths: tuple[Any, Any] | None = None  # (dataset, its example lengths)
+        self._token_nll: TokenNll | None = None  # set while an evaluation runs
+        if args.stability_monitor and self.eval_dataset is not None:
+            self.add_callback(StabilityCallback(self, max_rows=args.stability_monitor_rows))
 
     def compute_loss(self, model, inputs, *args, **kwargs):
+        if self._token_nll is not None:
+            # The Trainer takes the labels out of the batch when it computes the loss itself.
+            self._token_nll.expect(inputs.get("labels"))
         # Labels-only batches: decoder inputs from the labels, also for FSMT (which would read the source ids).
         return super().compute_loss(model, with_decoder_inputs(model, inputs), *args, **kwargs)
+
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
+        """The Trainer's loop, plus `{metric_key_prefix}_nll`: the plain cross-entropy per target token (fairseq's
+        `nll_loss`) beside the Trainer's label-smoothed, per-batch `eval_loss`."""
+        with TokenNll(self.accelerator.unwrap_model(self.model)) as nll:
+            self._token_nll = nll
+            try:
+                output = super().evaluation_loop(
+                    dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
+                )
+            finally:
+                self._token_nll = None
+        total, count = self.accelerator.reduce(nll.totals().to(self.args.device), reduction="sum").tolist()
+        if count:
+            output.metrics[f"{metric_key_prefix}_nll"] = total / count
+        return output
 
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, **kwargs):
         if self.train_dataset is not None:
@@ -294,17 +321,20 @@ class GradInitTrainer(Seq2SeqTrainer):
         if distributed:
             # What DDP does when it wraps the model: every process starts from the main process's weights.
             sync_parameters(model)
-        set_seed(args.seed)
         start, first_record = time.time(), len(self.state.log_history)
-        result = gradinit(
-            model,
-            self._gradinit_batches(),
-            args,
-            loss_fn=self._search_loss,
-            callback=self._gradinit_logger(),
-            reduce=self._mean_across_processes if distributed else None,
-            progress_bar=not args.disable_tqdm and self.is_local_process_zero(),
-        )
+        # The search draws its own batches and dropout masks from a re-seeded stream; training afterwards draws what
+        # it would have drawn without a search, so that runs with and without one differ by the scales alone.
+        with restored_random_state():
+            set_seed(args.seed)
+            result = gradinit(
+                model,
+                self._gradinit_batches(),
+                args,
+                loss_fn=self._search_loss,
+                callback=self._gradinit_logger(),
+                reduce=self._mean_across_processes if distributed else None,
+                progress_bar=not args.disable_tqdm and self.is_local_process_zero(),
+            )
         if distributed:
             # DDP would broadcast the main process's weights and hide a divergence: check before it wraps.
             check_parameters_match(model)
