@@ -25,7 +25,6 @@ _MODULES = {
     "select_scaled_tensors": "parameters",
     "StabilityCallback": "stability_callback",
     "compare": "comparison",
-    "token_spread": "token_spread",
     "split_batch": "search",
 }
 

@@ -1,5 +1,5 @@
-"""The comparison `compare` (`hf_gradinit.comparison`) writes: per arm a record of its run, and for all arms found in the folder
-`results.json`, `curves.png` and `summary.md`."""
+"""What `compare` (`hf_gradinit.comparison`) writes: per arm a record of its run, and for all the arms found in
+the folder `results.json`, `curves.png` and `summary.md`."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ import torch
 from transformers import TrainerCallback
 
 from .decoder_inputs import with_decoder_inputs
+from .random_state import restored_random_state
 from .token_spread import SpreadSums
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,9 @@ class StabilityCallback(TrainerCallback):
 
     The numbers enter the record before it reaches the reporting callbacks (TensorBoard, W&B), so they are logged
     with `eval_loss`; the callback moves itself to the head of the trainer's callbacks when training starts. The
-    dropout-on pass runs under `torch.random.fork_rng`, seeded with `args.seed`: attaching the callback changes no
-    training, and every evaluation draws the same dropout masks.
+    measurement runs inside `restored_random_state()` (torch's `fork_rng` plus Python's and numpy's streams), its
+    dropout-on pass seeded with `args.seed`: attaching the callback changes no training, and every evaluation draws
+    the same dropout masks.
 
     **The rule.** The evaluated network has collapsed at an evaluation when its loss on the rows is at least
     `LOSS_GAP` (0.2) above the trained network's and, in at least one stack, the spread with dropout off is below
@@ -116,24 +118,24 @@ class StabilityCallback(TrainerCallback):
 
     @torch.no_grad()
     def measure(self) -> dict[str, float]:
-        """The record's numbers (without `eval_collapsed`) for the model as it is now."""
+        """The record's numbers (without `eval_collapsed`) for the model as it is now. Every random stream is put
+        back afterwards (the dataloader draws from them too), so that training goes on as without the callback."""
         trainer = self.trainer
         model = trainer.accelerator.unwrap_model(trainer.model)
         was_training = model.training
-        batches = list(self._batches(model))
         measures = {}
-        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-        try:
-            for nll_key, spread_key, train_mode in (
-                ("eval_subset_nll", "eval_spread", False),
-                ("eval_train_mode_nll", "eval_train_mode_spread", True),
-            ):
-                with torch.random.fork_rng(devices=devices):
-                    torch.manual_seed(trainer.args.seed)
+        with restored_random_state():
+            try:
+                batches = list(self._batches(model))
+                for nll_key, spread_key, train_mode in (
+                    ("eval_subset_nll", "eval_spread", False),
+                    ("eval_train_mode_nll", "eval_train_mode_spread", True),
+                ):
+                    torch.manual_seed(trainer.args.seed)  # the same dropout masks at every evaluation
                     measures[nll_key], spreads = self._pass(model, batches, train_mode)
-                measures.update({f"{spread_key}/{stack}": value for stack, value in spreads.items()})
-        finally:
-            model.train(was_training)
+                    measures.update({f"{spread_key}/{stack}": value for stack, value in spreads.items()})
+            finally:
+                model.train(was_training)
         return measures
 
     def _batches(self, model):
