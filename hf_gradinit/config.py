@@ -74,6 +74,16 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
             Drop training examples longer than `max_tokens` (or `gradinit_max_tokens`), with a logged count,
             instead of raising a `ValueError` that names the first of them.
 
+    Evaluation (every evaluation also reports `eval_nll`, the plain cross-entropy per target token, beside the
+    Trainer's label-smoothed `eval_loss`):
+        stability_monitor (`bool`, *optional*, defaults to `False`):
+            Attach a [`StabilityCallback`] when an evaluation set is given: at every evaluation the loss and token
+            spread of the network being trained (dropout on) beside the evaluated one, and a warning when the
+            evaluated network collapses. Off by default because it costs 0.57× an evaluation of 1,000 rows
+            (BENCHMARKS.md, "What the stability monitor costs"); `hf_gradinit.compare` turns it on for every arm.
+        stability_monitor_rows (`int`, *optional*, defaults to `256`):
+            Rows of the evaluation set (its first ones) the monitor measures on.
+
     Hub parameters of the initialized checkpoint (the trained model uses `push_to_hub` / `hub_model_id` as usual):
         gradinit_push_to_hub (`bool`, *optional*, defaults to `False`):
             Push `output_dir/gradinit/` (model, tokenizer, `scales.json`, a plot and a model card) to the Hub right
@@ -145,7 +155,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         metadata={
             "help": "Attach a StabilityCallback when an evaluation set is given: at every evaluation, the loss and "
             "token spread of the network being trained (dropout on) beside the evaluated one, and a warning when "
-            "the evaluated network collapses. Off by default: BENCHMARKS.md, 'What the stability monitor costs'."
+            "the evaluated network collapses. Off by default: it costs 0.57x an evaluation of 1,000 rows "
+            "(BENCHMARKS.md, 'What the stability monitor costs')."
         },
     )
     stability_monitor_rows: int = field(
@@ -167,6 +178,9 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        rows = self.stability_monitor_rows
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise ValueError(f"stability_monitor_rows must be a positive number of rows, got {rows!r}.")
         self._resolve_gradinit_eta()
         if self.gradinit_hub_model_id is not None and not self.gradinit_hub_model_id.strip():
             raise ValueError("gradinit_hub_model_id must not be empty (leave it unset for the default).")

@@ -427,7 +427,7 @@ def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_p
         return {name: [float(v) for v in cell.split("/")] for name, cell in zip(header[1:], row[1:])}
 
     table = spread_table(folder)
-    assert list(table) == ["encoder", "decoder@0"]  # the tiny model has one decoder layer
+    assert list(table) == ["encoder", "decoder_0"]  # the tiny model has one decoder layer
 
     # the decoder layer's output, caught by a hook, over the real target positions; spread by centring
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -447,15 +447,15 @@ def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_p
         memory = model.get_encoder()(
             input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
         ).last_hidden_state
-    for name, h in (("decoder@0", caught[0][real]), ("encoder", memory[enc["attention_mask"] == 1])):
+    for name, h in (("decoder_0", caught[0][real]), ("encoder", memory[enc["attention_mask"] == 1])):
         h = h.double()
         expected = ((h - h.mean(0)).pow(2).sum() / h.pow(2).sum()).item()
         assert 0.01 < expected < 1
         assert abs(table[name][0] - expected) < 1e-3, (name, table, expected)  # the table rounds to 5e-4
-    assert table["decoder@0"][1] != table["decoder@0"][0]  # dropout on in the second value
+    assert table["decoder_0"][1] != table["decoder_0"][0]  # dropout on in the second value
     # stability.py --token_spread recorded the same numbers for the final model during its run
     assert abs(final["spread_encoder"] - table["encoder"][0]) < 1e-3, (final, table)
-    assert abs(final["spread_decoder_min"] - table["decoder@0"][0]) < 1e-3, (final, table)
+    assert abs(final["spread_decoder_min"] - table["decoder_0"][0]) < 1e-3, (final, table)
 
     # a decoder whose last LayerNorm has gain 0 gives every token its bias: nothing differs between tokens
     with torch.no_grad():
@@ -463,7 +463,7 @@ def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_p
     model.save_pretrained(tmp_path / "collapsed")
     tokenizer.save_pretrained(tmp_path / "collapsed")
     collapsed = spread_table(tmp_path / "collapsed")
-    assert collapsed["decoder@0"][0] < 1e-6 and collapsed["encoder"] == table["encoder"]
+    assert collapsed["decoder_0"][0] < 1e-6 and collapsed["encoder"] == table["encoder"]
 
 
 def _final_weights(out, arm):
