@@ -1,6 +1,10 @@
 #!/usr/bin/env python
 """Does GradInit let a Post-LN Transformer train without warmup? Three arms, same data, seed and step budget.
 
+Kept only to repeat the results of BENCHMARKS.md §2a–§2U and §2d, from the commit each names (BENCHMARKS.md §2,
+"Which path each result used"). It trains with a loop of its own, not `GradInitTrainer`; new comparisons run
+through the package: `hf-gradinit compare` (§2V).
+
     A: default init, no warmup        B: default init, linear warmup        C: GradInit, no warmup
     D (with --arms D): Admin (Liu et al., 2020; benchmarks/admin.py), no warmup
 
