@@ -65,7 +65,7 @@ def test_model_loss_reads_mapping_and_tuple_outputs(kind):
             ],
             "hf-gradinit init: error: Give --dataset_name or at least one of --train_file",
         ),
-        (["frobnicate"], "hf-gradinit: unknown command 'frobnicate' (commands: init, push)"),
+        (["frobnicate"], "hf-gradinit: unknown command 'frobnicate' (commands: init, push, compare)"),
     ],
 )
 def test_the_command_line_exits_2_with_a_message(argv, message, capsys, tmp_path, monkeypatch):
