@@ -47,7 +47,10 @@ def _flag_lines(cls, keep) -> list[str]:
         if not keep(f.name) or not f.init:
             continue
         default = f.default if f.default is not MISSING else None
-        lines.append(f"  --{f.name} (default: {default!r})")
+        help_text = f.metadata.get("help", "")
+        # A field left None says what it stands for in its help ("Default: the paper's 2.5e-3"): no "None" beside it.
+        says_default = default is None and ("Default" in help_text or "default" in help_text)
+        lines.append(f"  --{f.name}" if says_default else f"  --{f.name} (default: {default!r})")
         lines += textwrap.wrap(f.metadata.get("help", ""), 100, initial_indent="      ", subsequent_indent="      ")
     return lines
 

@@ -193,8 +193,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         if self.gradinit and self.gradinit_iters == 0:
             logger.warning(
                 "gradinit=True with gradinit_iters=0: no GradInit search will run, and training starts from the "
-                "model's own initialization without warmup. Set gradinit_iters > 0 (780 is the paper's), or "
-                "gradinit=False with warmup_steps."
+                "model's own initialization%s. Set gradinit_iters > 0 (780 is the paper's), or gradinit=False.",
+                " without warmup" if self.warmup_steps == 0 else f" with {self.warmup_steps:g} warmup steps",
             )
         if self.ddp_find_unused_parameters is None:
             # The Trainer's default (True without gradient checkpointing) makes every rank warn, at every run, that
@@ -208,7 +208,7 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
     def trains_without_warmup(self) -> bool:
         """GradInit on and warmup off: the paper's setting, which the tests here did not bear out (warned about
         when training starts)."""
-        return bool(self.gradinit) and self.warmup_steps == 0
+        return bool(self.gradinit) and self.gradinit_iters > 0 and self.warmup_steps == 0
 
     def _resolve_gradinit_eta(self) -> None:
         lr = self.learning_rate

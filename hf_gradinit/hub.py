@@ -42,6 +42,10 @@ def save_initialization(
     parent = os.path.dirname(os.path.abspath(save_directory))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(save_directory)}-", dir=parent)
+    # mkdtemp makes a private (0700) folder; the checkpoint gets the mode any other new folder gets.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
     try:
         _write_initialization(
             model, result, staging, processing_class, save_directory, model_name, datasets, languages

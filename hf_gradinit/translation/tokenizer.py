@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+logger = logging.getLogger(__name__)
 
 # The ids BART, FSMT and fairseq use: <s>=0, <pad>=1, </s>=2, <unk>=3.
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]
@@ -30,6 +33,15 @@ def train_tokenizer(
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
     backend.decoder = decoders.Metaspace()
     backend.train_from_iterator(texts, trainer=trainer)
+    if backend.get_vocab_size() < vocab_size:
+        logger.warning(
+            "The trained %s vocabulary has %d tokens, fewer than vocab_size=%d: the training text has no more to "
+            "learn. The tokenizer and the model use %d.",
+            tokenizer_type,
+            backend.get_vocab_size(),
+            vocab_size,
+            backend.get_vocab_size(),
+        )
     eos = backend.token_to_id("</s>")
     backend.post_processor = processors.TemplateProcessing(
         single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", eos)]
