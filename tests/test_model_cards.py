@@ -38,3 +38,18 @@ def test_the_snippets_load_the_checkpoints_from_where_the_run_wrote_them(tmp_pat
         AutoModelForSeq2SeqLM.from_pretrained(where)  # from the folder the run was started in
         # A local file is named in the text, never as a Hub dataset (nor as its folder's name).
         assert "`train.jsonl.gz`" in text and "datasets" not in front
+
+
+def test_the_initialized_card_s_how_to_use_runs_as_written(tmp_path, monkeypatch):
+    """Its snippet defines everything it uses and trains into a folder of its own, not the one holding gradinit/."""
+    monkeypatch.chdir(tmp_path)
+    tok = tiny_tokenizer()
+    args = GradInitConfig(output_dir="out", gradinit_iters=2, per_device_train_batch_size=6, report_to="none")
+    trainer = GradInitTrainer(tiny_bart(), args, tokenized_dataset(tok, 12), processing_class=tok)
+    trainer.gradinit()
+    text, _ = _card(tmp_path / "out" / "gradinit" / "README.md")
+    snippet = re.search(r"## How to use\n\n```python\n(.*?)```", text, re.S).group(1)
+    namespace = {}
+    exec(snippet, namespace)
+    assert namespace["trainer"].state.global_step == 2 and (tmp_path / "trained").is_dir()
+    assert "out" not in re.findall(r'output_dir="([^"]+)"', snippet)
