@@ -20,20 +20,27 @@ import shutil
 
 
 def is_sentence_pair(de: str, en: str) -> bool:
+    """The validation file's rule for a full sentence pair: both sides end in . ? or ! and have at least 3 words."""
     return all(side.rstrip()[-1:] in (".", "?", "!") and len(side.split()) >= 3 for side in (de, en))
 
 
-def split(lines, every: int) -> tuple[list[str], list[str]]:
+def split(items, every: int, pair=lambda item: item) -> tuple[list, list]:
+    """(training items, held-out items): of the items whose `pair(item)` = (de, en) is a sentence pair, the
+    `every`-th, 2·`every`-th, ... in order are held out; every other item stays in training, in its order."""
     train, heldout, sentences = [], [], 0
-    for line in lines:
-        pair = json.loads(line)["translation"]
-        if is_sentence_pair(pair["de"], pair["en"]):
+    for item in items:
+        if is_sentence_pair(*pair(item)):
             sentences += 1
             if sentences % every == 0:
-                heldout.append(line)
+                heldout.append(item)
                 continue
-        train.append(line)
+        train.append(item)
     return train, heldout
+
+
+def _de_en(line: str) -> tuple[str, str]:
+    pair = json.loads(line)["translation"]
+    return pair["de"], pair["en"]
 
 
 def main(argv=None) -> None:
@@ -43,7 +50,7 @@ def main(argv=None) -> None:
     p.add_argument("--every", type=int, default=18)
     a = p.parse_args(argv)
     with gzip.open(os.path.join(a.data_dir, "train.jsonl.gz"), "rt", encoding="utf-8") as f:
-        train, heldout = split([line for line in f if line.strip()], a.every)
+        train, heldout = split([line for line in f if line.strip()], a.every, _de_en)
     os.makedirs(a.out, exist_ok=True)
     for name, lines in (("train.jsonl", train), ("test.jsonl", heldout)):
         with open(os.path.join(a.out, name), "w", encoding="utf-8") as f:

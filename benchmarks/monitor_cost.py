@@ -26,9 +26,8 @@ import datasets
 import torch
 from transformers import DataCollatorForSeq2Seq, set_seed
 
-from hf_gradinit import GradInitConfig, GradInitTrainer, StabilityCallback, fairseq_init_
-from hf_gradinit.translation.modeling import MODEL_CLASSES, _scratch_config
-from hf_gradinit.translation.tokenizer import train_tokenizer
+from hf_gradinit import GradInitConfig, GradInitTrainer, StabilityCallback
+from hf_gradinit.translation import ModelArguments, build_model, train_tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(ROOT, "examples", "translation", "data", "tiny-de-en.jsonl")
@@ -49,21 +48,16 @@ def main(argv=None) -> None:
     path = SAMPLE if a.tiny else os.path.join(a.data_dir, "validation.jsonl")
     pairs = datasets.load_dataset("json", data_files=path, split="train")["translation"]
     tokenizer = train_tokenizer((s for t in pairs for s in (t["de"], t["en"])), "bpe", 300 if a.tiny else 8000)
-    size = dict(d_model=16, layers=1, ffn=32, heads=2) if a.tiny else dict(d_model=128, layers=6, ffn=512, heads=4)
-    config = _scratch_config("transformer", tokenizer, "de", "en", 66)
-    config.update(
-        dict(
-            d_model=size["d_model"],
-            encoder_layers=size["layers"],
-            decoder_layers=size["layers"],
-            encoder_ffn_dim=size["ffn"],
-            decoder_ffn_dim=size["ffn"],
-            encoder_attention_heads=size["heads"],
-            decoder_attention_heads=size["heads"],
+    size = (
+        "d_model=16,encoder_layers=1,decoder_layers=1,encoder_ffn_dim=32,decoder_ffn_dim=32"
+        if a.tiny
+        else (
+            "d_model=128,encoder_layers=6,decoder_layers=6,encoder_ffn_dim=512,decoder_ffn_dim=512,"
+            "encoder_attention_heads=4,decoder_attention_heads=4"
         )
     )
-    model = MODEL_CLASSES["transformer"][1](config)
-    fairseq_init_(model)
+    model_args = ModelArguments(model_type="transformer", init="fairseq", train_tokenizer=True, config_overrides=size)
+    model = build_model(model_args, tokenizer, "de", "en", max_positions=66)
     encoded = tokenizer([t["de"] for t in pairs], text_target=[t["en"] for t in pairs], max_length=64, truncation=True)
     evaluation = datasets.Dataset.from_dict(dict(encoded))
     args = GradInitConfig(

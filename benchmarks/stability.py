@@ -60,6 +60,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import admin  # noqa: E402
 import confirmatory  # noqa: E402
 from run_state import check_saved, load_state, restore, save_state, state_path  # noqa: E402
+from heldout_split import split  # noqa: E402
 from token_spread import token_spread  # noqa: E402
 
 ARMS = {
@@ -357,23 +358,10 @@ def read_pairs(path, limit=None):
     return pairs
 
 
-def is_sentence_pair(de, en):
-    """The validation file's rule for a full sentence pair: both sides end in . ? or ! and have at least 3 words."""
-    return all(side.rstrip()[-1:] in (".", "?", "!") and len(side.split()) >= 3 for side in (de, en))
-
-
 def split_heldout(pairs, every):
     """(training pairs, held-out pairs): of the sentence pairs, the `every`-th, 2·`every`-th, ... in file order are
-    held out; every other pair stays in training, in its order."""
-    train, heldout, sentences = [], [], 0
-    for pair in pairs:
-        if is_sentence_pair(*pair):
-            sentences += 1
-            if sentences % every == 0:
-                heldout.append(pair)
-                continue
-        train.append(pair)
-    return train, heldout
+    held out; every other pair stays in training, in its order (`heldout_split.split`)."""
+    return split(pairs, every)
 
 
 def load_data(args):

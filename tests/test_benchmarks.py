@@ -4,6 +4,7 @@ import gzip
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -582,3 +583,27 @@ def test_state_to_model_rebuilds_the_runs_model_and_tokenizer_from_a_saved_state
         AutoTokenizer.from_pretrained(tmp_path / "rebuilt").get_vocab()
         == AutoTokenizer.from_pretrained(saved).get_vocab()
     )
+
+
+def test_monitor_cost_prints_both_times_and_their_ratio(capsys):
+    out = bench_main("monitor_cost.py", "--tiny", "--repeats", "1", capsys=capsys)
+    times = re.search(r"evaluation ([0-9.]+) s, monitor ([0-9.]+) s", out)
+    ratio = float(re.search(r"monitor / evaluation = ([0-9.]+)", out).group(1))
+    assert times and abs(ratio - float(times.group(2)) / float(times.group(1))) < 0.06 * ratio + 0.01
+    assert "monitor: 256 rows" in out
+
+
+def test_heldout_split_writes_the_files_compare_reads(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [("Ein ganzer Satz hier .", "A whole sentence here ."), ("Wort", "word")] * 5
+    with gzip.open(data / "train.jsonl.gz", "wt", encoding="utf-8") as f:
+        for de, en in rows:
+            f.write(json.dumps({"translation": {"de": de, "en": en}}) + "\n")
+    (data / "validation.jsonl").write_text("{}\n")
+    _benchmark("heldout_split.py").main(["--data_dir", str(data), "--out", str(tmp_path / "out"), "--every", "2"])
+    train = (tmp_path / "out" / "train.jsonl").read_text().splitlines()
+    test = (tmp_path / "out" / "test.jsonl").read_text().splitlines()
+    # 5 sentence pairs: the 2nd and 4th held out; the 5 single words and 3 sentences stay, in file order.
+    assert len(test) == 2 and len(train) == 8 and all("Satz" in line for line in test)
+    assert [json.loads(line)["translation"]["en"] for line in train][:3] == ["A whole sentence here .", "word", "word"]
