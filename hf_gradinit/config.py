@@ -178,6 +178,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.output_dir is not None and os.path.exists(self.output_dir) and not os.path.isdir(self.output_dir):
+            raise ValueError(f"output_dir {self.output_dir}: this is a file; give a folder (new or existing).")
         rows = self.stability_monitor_rows
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
             raise ValueError(f"stability_monitor_rows must be a positive number of rows, got {rows!r}.")

@@ -260,3 +260,20 @@ def test_a_non_finite_scale_is_named():
         search = GradInitSearch(model, GradInitArguments())
         with pytest.raises(GradInitError, match="a scale α became infinite or NaN"):
             search._update_alpha(torch.full_like(search.alpha, float("nan")), "objective")
+
+
+def test_an_output_dir_that_is_a_file_is_one_line_and_exit_2_before_any_work(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    sample = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "translation")
+    flags = ["--model_type", "transformer", "--train_tokenizer", "--source_lang", "de", "--target_lang", "en",
+             "--train_file", os.path.join(sample, "data", "tiny-de-en.jsonl"), "--output_dir", str(taken)]  # fmt: skip
+    for command in ([*HF_GRADINIT, "init"], [sys.executable, os.path.join(sample, "run_translation.py")]):
+        out = subprocess.run(
+            command + flags + ["--do_train"] * (command[-1] != "init"), capture_output=True, text=True
+        )
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+        (line,) = [x for x in out.stderr.splitlines() if x.strip()]
+        assert f"output_dir {taken}: this is a file" in line
+        assert "Training a new" not in out.stdout + out.stderr  # refused before the tokenizer and model
+    assert taken.read_text() == "a file"
