@@ -322,6 +322,13 @@ class GradInitTrainer(Seq2SeqTrainer):
             # What DDP does when it wraps the model: every process starts from the main process's weights.
             sync_parameters(model)
         start, first_record = time.time(), len(self.state.log_history)
+        budget = args.search_max_tokens
+        logger.info(
+            "GradInit search batches: %s per device.",
+            f"{budget} tokens (gradinit_max_tokens or max_tokens)"
+            if budget is not None
+            else f"{args.gradinit_batch_size or args.per_device_train_batch_size} rows (gradinit_batch_size)",
+        )
         # The search draws its own batches and dropout masks from a re-seeded stream; training afterwards draws what
         # it would have drawn without a search, so that runs with and without one differ by the scales alone.
         with restored_random_state():

@@ -80,8 +80,10 @@ def test_iwslt14_preset_sets_the_papers_training_flags_unless_given(tmp_path):
 def test_iwslt14_preset_budgets_give_way_to_given_sizes(tmp_path):
     _, _, args = _parse(tmp_path, "--preset", "iwslt14", "--max_tokens", "2000", "--gradinit_batch_size=64")
     assert (args.max_tokens, args.gradinit_max_tokens, args.gradinit_batch_size) == (2000, None, 64)
+    # Batches given in rows: the search's batches are rows too, not the preset's 6,000 tokens.
     _, _, args = _parse(tmp_path, "--preset", "iwslt14", "--per_device_train_batch_size", "32")
-    assert (args.max_tokens, args.per_device_train_batch_size, args.gradinit_max_tokens) == (None, 32, 6000)
+    assert (args.max_tokens, args.per_device_train_batch_size, args.gradinit_max_tokens) == (None, 32, None)
+    assert args.search_max_tokens is None
 
 
 def test_iwslt14_preset_in_a_json_file(tmp_path):

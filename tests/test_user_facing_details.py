@@ -55,3 +55,18 @@ def test_init_help_shows_no_default_of_none_beside_a_help_that_names_the_default
                 help_text.append(following)
             assert "efault" not in " ".join(help_text), line
     assert "  --gradinit_lr" in lines and "  --gradinit_eta" in lines
+
+
+def test_the_search_says_its_batch_size(tmp_path, caplog):
+    tokenizer, model = tiny_tokenizer(), tiny_bart()
+    args = tiny_config(tmp_path, gradinit_batch_size=5)
+    trainer = GradInitTrainer(model, args, tokenized_dataset(tokenizer), data_collator=collator(tokenizer, model))
+    with caplog.at_level(logging.INFO, logger="hf_gradinit"):
+        trainer.gradinit()
+    assert "GradInit search batches: 5 rows (gradinit_batch_size) per device." in caplog.text
+    args = tiny_config(tmp_path / "t", max_tokens=60)
+    model = tiny_bart()
+    trainer = GradInitTrainer(model, args, tokenized_dataset(tokenizer), data_collator=collator(tokenizer, model))
+    with caplog.at_level(logging.INFO, logger="hf_gradinit"):
+        trainer.gradinit()
+    assert "GradInit search batches: 60 tokens (gradinit_max_tokens or max_tokens) per device." in caplog.text

@@ -40,8 +40,9 @@ class ModelArguments:
             "help": "A preset for --model_type ('iwslt14': the GradInit paper's IWSLT'14 setting: 6+6 layers, d 512, "
             "ffn 1024, 4 heads, dropout 0.3/0.1/0.1; and, unless given explicitly, its training and GradInit flags: "
             "Adam (0.9, 0.98), lr 5e-4, linear decay, no warmup, no gradient clipping, weight decay 1e-4, label "
-            "smoothing 0.1, batches of 4096 tokens (max_tokens) and search batches of 6000 (gradinit_max_tokens), "
-            "780 search iterations, scale lr 2.5e-3, LayerNorm scales up to 100).",
+            "smoothing 0.1, batches of 4096 tokens (max_tokens) and search batches of 6000 (gradinit_max_tokens; "
+            "rows when --per_device_train_batch_size or --gradinit_batch_size is given), 780 search iterations, "
+            "scale lr 2.5e-3, LayerNorm scales up to 100).",
             "choices": sorted(PRESETS),
         },
     )

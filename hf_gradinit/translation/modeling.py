@@ -53,7 +53,12 @@ PRESETS = {
 # paper's run script: Adam β (0.9, 0.98), lr 5e-4, linear decay, no warmup, no clipping (`--clip-norm 0`),
 # weight decay 1e-4, label smoothing 0.1, and its GradInit flags.
 # A preset value is left out where the user gave it, or a flag that stands for the same choice in rows.
-PRESET_ALTERNATIVES = {"max_tokens": ("per_device_train_batch_size",), "gradinit_max_tokens": ("gradinit_batch_size",)}
+# A preset's token budget is left out where the user gave rows instead: batches given in rows for training make the
+# search's batches rows too (gradinit_batch_size, which defaults to per_device_train_batch_size).
+PRESET_ALTERNATIVES = {
+    "max_tokens": ("per_device_train_batch_size",),
+    "gradinit_max_tokens": ("gradinit_batch_size", "per_device_train_batch_size"),
+}
 
 TRAINING_PRESETS = {
     "iwslt14": {
