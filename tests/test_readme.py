@@ -50,6 +50,13 @@ def test_quick_start_runs_as_written(tmp_path, monkeypatch, capsys):
         and trainer.gradinit_result.initialization == "fairseq"
     )
     assert {"model.safetensors", "config.json", "scales.json"} <= set(os.listdir(tmp_path / "out" / "gradinit"))
+    # Seeded: a second run gives the same scales.json to the digit, and the report the README shows.
+    first = (tmp_path / "out" / "gradinit" / "scales.json").read_text()
+    exec(readme_block("Quick start"), {})
+    assert (tmp_path / "out" / "gradinit" / "scales.json").read_text() == first
+    shown = re.search(r"‖g‖₁ (\d+) at the start, (\d+) at the end", readme_block_raw("Quick start")).groups()
+    start, end = report["grad_norm_first"], report["grad_norm_last"]
+    assert abs(start / int(shown[0]) - 1) < 5e-3 and abs(end / int(shown[1]) - 1) < 5e-3, (start, end, shown)
 
 
 def test_use_it_with_the_trainer(tmp_path, monkeypatch):
