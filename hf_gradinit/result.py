@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .search_report import search_report
+
 SCALES_NAME = "scales.json"
 
 
@@ -67,8 +69,6 @@ class GradInitResult:
     def report(self) -> dict[str, Any]:
         """How the search went: ‖g‖ against γ, the constraint share, the loss, the tensors at a bound
         (`hf_gradinit.search_report`)."""
-        from .search_report import search_report  # it reads a GradInitResult: imported here, not at the top
-
         return search_report(self)
 
     def to_dict(self) -> dict[str, Any]:

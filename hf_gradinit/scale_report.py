@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
-from .result import GradInitResult
+if TYPE_CHECKING:  # annotations only: result.py imports this module, not the other way round
+    from .result import GradInitResult
 
 PARTS = ("embedding", "attention", "FFN", "LayerNorm", "other")
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .parameters import BIAS, NORM
-from .result import GradInitResult
 from .scale_report import component
+
+if TYPE_CHECKING:  # annotations only: result.py imports this module, not the other way round
+    from .result import GradInitResult
 
 # A scale within this relative distance of a bound is at it: the update clamps to the bound exactly, so only
 # float rounding separates the two.
