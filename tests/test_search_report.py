@@ -134,3 +134,30 @@ def test_the_card_shows_the_report_and_claims_only_the_aim():
     assert report_lines(result.report())[0] in card and "encoder fc1: 3 of 3 at the 0.01 floor" in card
     assert "with the aim of training without learning-rate warmup" in card
     assert "so that training runs without" not in card
+
+
+def test_the_history_numbers_its_iterations_from_1():
+    """A search of 5 iterations whose constraint never holds (γ far above ‖g‖) and one where it always does (γ 1e-9)."""
+    free = _search(gradinit_iters=5)
+    assert [r["step"] for r in free.history] == [1, 2, 3, 4, 5]
+    assert not any(r["constraint"] for r in free.history) and all("objective" in r for r in free.history)
+    assert free.report()["first_objective_step"] == 1
+    bound = _search(gradinit_iters=5, gradinit_gamma=1e-9)
+    assert [r["step"] for r in bound.history] == [1, 2, 3, 4, 5]
+    assert all(r["constraint"] for r in bound.history) and bound.report()["first_objective_step"] is None
+
+
+def test_the_report_of_a_written_history():
+    history = [
+        {"step": 1, "loss": 4.0, "grad_norm": 30.0, "constraint": True},
+        {"step": 2, "loss": 3.0, "grad_norm": 20.0, "constraint": True},
+        {"step": 3, "loss": 2.0, "grad_norm": 9.0, "constraint": False, "objective": 1.5},
+        {"step": 4, "loss": 1.0, "grad_norm": 8.0, "constraint": False, "objective": 0.5},
+    ]
+    result = GradInitResult({}, {}, {}, {}, history=history, arguments={"gradinit_alg": "adam", "gradinit_gamma": 10})
+    report = search_report(result)
+    assert report["first_objective_step"] == 3 and report["constraint_steps"] == 2
+    assert report["constraint_fraction"] == 0.5 and report["iterations"] == 4
+    assert (report["grad_norm_first"], report["grad_norm_last"]) == (30.0, 8.0)
+    assert (report["loss_first"], report["loss_last"], report["loss_window"]) == (3.5, 1.5, 2)
+    assert report["norm"] == "L1" and report["gamma"] == 10 and report["bounds"] == []
