@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 
 from .decoder_inputs import with_decoder_inputs
 from .random_state import restored_random_state
+from .token_nll import nll_sums
 from .token_spread import SpreadSums
 
 logger = logging.getLogger(__name__)
@@ -158,11 +159,7 @@ class StabilityCallback(TrainerCallback):
         nll = torch.zeros(2, dtype=torch.float64)
         for batch in batches:
             out = model(**{k: v for k, v in batch.items() if k != "labels"}, output_hidden_states=True)
-            real = batch["labels"] != -100
-            log_probs = torch.log_softmax(out.logits[real].double(), dim=-1)
-            nll += torch.stack(
-                [-log_probs.gather(-1, batch["labels"][real].unsqueeze(-1)).sum().cpu(), real.sum().double().cpu()]
-            )
+            nll += nll_sums(out.logits, batch["labels"])
             sums.add(out, batch)
         nll, sums = self._sum_across_processes(nll, sums)
         return (nll[0] / nll[1]).item() if nll[1] > 0 else math.nan, sums.spreads()

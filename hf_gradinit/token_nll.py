@@ -12,6 +12,15 @@ import torch
 from torch import nn
 
 
+@torch.no_grad()
+def nll_sums(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """`[Σ −log p(label), token count]` over the labelled tokens (labels ≠ −100), float64 on the CPU."""
+    real = labels != -100
+    log_probs = torch.log_softmax(logits[real].double(), dim=-1)
+    picked = log_probs.gather(-1, labels[real].unsqueeze(-1))
+    return torch.stack([-picked.sum().cpu(), real.sum().double().cpu()])
+
+
 class TokenNll:
     """`with TokenNll(model) as nll: ...` sums −log p(label) over every labelled token (labels ≠ −100) of each
     forward pass of `model` that gets `labels`, or that follows `nll.expect(labels)` (a Trainer whose loss is
@@ -41,10 +50,7 @@ class TokenNll:
         logits = getattr(output, "logits", None)
         if labels is None or logits is None:
             return
-        real = labels != -100
-        log_probs = torch.log_softmax(logits[real].double(), dim=-1)
-        picked = log_probs.gather(-1, labels[real].unsqueeze(-1))
-        self._totals += torch.stack([-picked.sum().cpu(), real.sum().double().cpu()])
+        self._totals += nll_sums(logits, labels)
 
     def totals(self) -> torch.Tensor:
         return self._totals.clone()
