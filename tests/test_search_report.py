@@ -137,7 +137,7 @@ def test_the_card_shows_the_report_and_claims_only_the_aim():
 
 
 def test_the_history_numbers_its_iterations_from_1():
-    """A search of 5 iterations whose constraint never holds (γ far above ‖g‖) and one where it always does (γ 1e-9)."""
+    """5 iterations whose constraint never holds (γ far above ‖g‖), and 5 where it always does (γ 1e-9)."""
     free = _search(gradinit_iters=5)
     assert [r["step"] for r in free.history] == [1, 2, 3, 4, 5]
     assert not any(r["constraint"] for r in free.history) and all("objective" in r for r in free.history)
