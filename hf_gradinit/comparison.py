@@ -153,7 +153,7 @@ def compare(
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise ValueError(f"output_dir {args.output_dir}: {folder} exists and is not a folder.")
     fingerprint = weights_fingerprint(model)
-    is_main = True
+    is_main = args.process_index == 0  # one writer of the folder (the arguments set up the processes' state)
     for arm in arms:
         arm_dir = os.path.join(folder, arm)
         if os.path.isfile(os.path.join(arm_dir, ARM_FILE)):
@@ -168,7 +168,6 @@ def compare(
             processing_class=processing_class,
         )
         trainer.gradinit_card_data = dict(card_data or {})
-        is_main = trainer.is_world_process_zero()
         checkpoint = get_last_checkpoint(arm_dir) if os.path.isdir(arm_dir) else None
         logger.info("compare: arm %r%s.", arm, f", continuing from {checkpoint}" if checkpoint else "")
         trainer.train(resume_from_checkpoint=checkpoint)
