@@ -12,7 +12,7 @@ by what they are named after and nothing else:
 Every arm evaluates every `eval_steps` (default: 20 evaluations a run) and carries a `StabilityCallback`, so that a
 collapse of the evaluated network is seen as it starts. Each arm's Trainer output goes to
 `output_dir/compare/<arm>/` (checkpoints at every evaluation, so that the same call continues a cut run); the
-comparison goes to `output_dir/compare/`: `results.json`, `curves.png` and `summary.md` (`compare_report`).
+comparison goes to `output_dir/compare/`: `results.json`, `curves.png` and `summary.md` (`comparison_report`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from transformers.trainer_utils import get_last_checkpoint
 
-from .comparison_report import ARM_FILE, arm_record, write_report
+from .comparison_report import ARM_FILE, arm_record, write_atomically, write_report
 from .config import GradInitConfig
 from .result import GradInitResult
 from .trainer import GRADINIT_DIR, GradInitTrainer
@@ -141,8 +141,7 @@ def compare(
     print(open(f"{args.output_dir}/compare/summary.md").read())
     ```
     """
-    warmup_steps = args.warmup_steps
-    arms = check_arms(arms, warmup_steps)
+    arms = check_arms(arms, args.warmup_steps)
     if eval_dataset is None:
         raise ValueError(
             "compare needs an evaluation set (eval_dataset, --validation_file): the arms are compared on it."
@@ -175,7 +174,7 @@ def compare(
         if is_main:
             search = _search_report(trainer, arm_dir)
             record = arm_record(arm, trainer.state.log_history, final, search, trainer.args, fingerprint)
-            _write_json(os.path.join(arm_dir, ARM_FILE), record)
+            write_atomically(os.path.join(arm_dir, ARM_FILE), json.dumps(record, indent=1))
         trainer.accelerator.wait_for_everyone()
     return write_report(folder) if is_main else {}
 
@@ -195,11 +194,3 @@ def _search_report(trainer: GradInitTrainer, arm_dir: str) -> dict[str, Any] | N
         return trainer.gradinit_result.report()
     saved = os.path.join(arm_dir, GRADINIT_DIR)
     return GradInitResult.load(saved).report() if os.path.isdir(saved) else None
-
-
-def _write_json(path: str, data: Any) -> None:
-    # Written whole, then renamed: a process reading the folder never sees half a file.
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-    os.replace(path + ".tmp", path)

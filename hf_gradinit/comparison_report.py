@@ -46,13 +46,15 @@ def write_report(folder: str) -> dict[str, Any]:
     if not arms:
         raise FileNotFoundError(f"{folder}: no finished arm (no */{ARM_FILE}); run `hf-gradinit compare` first.")
     results = {"arms": arms, "same_initial_weights": len({r["initial_weights"] for r in arms.values()}) == 1}
-    _write(os.path.join(folder, "results.json"), json.dumps(results, indent=1))
+    write_atomically(os.path.join(folder, "results.json"), json.dumps(results, indent=1))
     plot_curves(arms, os.path.join(folder, "curves.png"))
-    _write(os.path.join(folder, "summary.md"), summary(results))
+    write_atomically(os.path.join(folder, "summary.md"), summary(results))
     return results
 
 
-def _write(path: str, text: str) -> None:
+def write_atomically(path: str, text: str) -> None:
+    """Write `text` whole, then rename: a process reading the folder never sees half a file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(path + ".tmp", path)

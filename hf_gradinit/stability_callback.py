@@ -104,11 +104,11 @@ class StabilityCallback(TrainerCallback):
         if not logs or "eval_loss" not in logs or "eval_subset_nll" in logs:
             return
         measures = self.measure()
-        measures["eval_collapsed"] = float(bool(collapsed_stacks(measures)))
+        stacks = collapsed_stacks(measures)
+        measures["eval_collapsed"] = float(bool(stacks))
         logs.update(measures)
         if state.log_history and "eval_loss" in state.log_history[-1]:
             state.log_history[-1].update(measures)
-        stacks = collapsed_stacks(measures)
         if stacks and self.collapsed_at is None:
             self.collapsed_at = state.global_step
             if self.warn and self.trainer.is_world_process_zero():
