@@ -75,9 +75,9 @@ class GradInitArguments:
     weights gives the lowest loss, under a bound γ on the gradient norm. These fields are the `gradinit_*` part of
     [`GradInitConfig`]; use this class alone with [`gradinit`] when you do not train with the `Trainer`.
 
-    Every default is the GradInit authors' IWSLT'14 run (`gradinit_defaults="paper"`); the README's "Differences
-    from the paper's code" lists what a default run still does differently. `gradinit_defaults="0.1"` restores the
-    defaults of hf_gradinit 0.1 for the fields you leave unset.
+    Every default is the GradInit authors' IWSLT'14 run (`gradinit_defaults="paper"`); docs/paper-model.md
+    ("Differences from the paper's code") lists what a default run still does differently.
+    `gradinit_defaults="0.1"` restores the defaults of hf_gradinit 0.1 for the fields you leave unset.
 
     Whether to search, and the search's batches:
         gradinit (`bool`, *optional*, defaults to `True`):
@@ -104,7 +104,7 @@ class GradInitArguments:
         gradinit_eta (`float`, *optional*, defaults to `1e-3`):
             η, the learning rate of the simulated step: the paper's 1e-3, beside its training lr 5e-4.
             `GradInitConfig`, which knows the training lr, sets η = 2 × `learning_rate` when this is left unset
-            (see the README's "Choosing η and γ"). Without the Trainer, pass `2 * lr` yourself.
+            (see docs/eta-gamma.md). Without the Trainer, pass `2 * lr` yourself.
         gradinit_gamma (`float`, *optional*, defaults to `1000.0`):
             γ, the bound on the gradient norm: while ‖g‖ > γ the search lowers ‖g‖ instead of the loss. The
             paper's 1000.

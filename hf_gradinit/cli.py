@@ -107,12 +107,9 @@ def init(argv: list[str]) -> None:
     from .translation import dataset_label, parse_translation_arguments, prepare
 
     if "--help-all" in argv:
-        from transformers import HfArgumentParser
+        from .translation.setup import translation_parser
 
-        from .config import GradInitConfig
-        from .translation import DataTrainingArguments, ModelArguments
-
-        HfArgumentParser((ModelArguments, DataTrainingArguments, GradInitConfig), prog="hf-gradinit init").print_help()
+        translation_parser(prog="hf-gradinit init").print_help()
         return
     model_args, data_args, args = parse_translation_arguments(argv)
     if data_args.train_file is None and data_args.dataset_name is None:

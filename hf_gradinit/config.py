@@ -51,12 +51,12 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         warmup_steps (`float`, *optional*, defaults to `0`):
             Learning-rate warmup. GradInit aims to make warmup unnecessary, so it is off by default, as in the
             paper; a value you set is kept (the search runs, then training warms up as usual). In the tests so far
-            GradInit without warmup did not reliably match warmup (the README's "Does it work?"). Left at 0 with
+            GradInit without warmup did not reliably match warmup (BENCHMARKS.md). Left at 0 with
             GradInit on, `train()` says so in a warning when training starts.
         gradinit_eta (`float` or `None`, *optional*, defaults to `None`):
             η, the learning rate of the search's simulated first step. `None` sets it to 2 × `learning_rate` when
-            the config is built: the paper's ratio (η 1e-3 for lr 5e-4); what it rests on is in the README's
-            "Choosing η and γ". A value you set is kept; outside 1–4 × `learning_rate` (the range measured) it gets
+            the config is built: the paper's ratio (η 1e-3 for lr 5e-4); what it rests on is in
+            docs/eta-gamma.md. A value you set is kept; outside 1–4 × `learning_rate` (the range measured) it gets
             a warning.
 
         ddp_find_unused_parameters (`bool` or `None`, *optional*, defaults to `None`):
@@ -65,7 +65,7 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         dataloader_pin_memory (`bool`, *optional*, defaults to `True`):
             Turned off where there is no accelerator (pinned memory only speeds up copies to one).
 
-    Token-budget batches (fairseq's `--max-tokens`; see the README's "Token budgets"):
+    Token-budget batches (fairseq's `--max-tokens`; see docs/token-budgets.md):
         max_tokens (`int` or `None`, *optional*, defaults to `None`):
             Per-device token budget of each training batch: examples ordered by length and packed while rows × the
             batch's longest example (the longer of source and labels) stays within it, the batches shuffled every
@@ -123,8 +123,8 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         default=0,
         metadata={
             "help": "Linear warmup over warmup_steps (a ratio of the total steps if < 1). Off by default, as in the "
-            "paper: the GradInit search aims to replace it. In the tests so far it did not reliably (README, 'Does "
-            "it work?'). Set it to keep warmup after the search."
+            "paper: the GradInit search aims to replace it. In the tests so far it did not reliably (BENCHMARKS.md). "
+            "Set it to keep warmup after the search."
         },
     )
 
@@ -146,7 +146,7 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         default=None,
         metadata={
             "help": "eta, learning rate of the search's simulated first step. Default: 2 x learning_rate, the paper's "
-            "ratio (1e-3 beside lr 5e-4); see the README's 'Choosing eta and gamma'."
+            "ratio (1e-3 beside lr 5e-4); see docs/eta-gamma.md."
         },
     )
 
@@ -226,8 +226,7 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
         if self.gradinit and ratio is not None and not low <= ratio <= high:
             logger.warning(
                 "gradinit_eta=%g is %.3g × learning_rate=%g, outside the %g–%g × measured: without warmup, GradInit "
-                "matched warmup at %g × the training lr, failed at 1 × and trained slowly at 4 × (the README's "
-                '"Choosing η and γ"). '
+                "matched warmup at %g × the training lr, failed at 1 × and trained slowly at 4 × (docs/eta-gamma.md). "
                 "Leave gradinit_eta unset for %g × learning_rate.",
                 self.gradinit_eta,
                 ratio,

@@ -10,7 +10,7 @@ import tempfile
 from huggingface_hub import HfApi
 
 from .layer_norm_placement import is_pre_ln
-from .model_card import build_model_card, hub_base_model
+from .model_card import build_model_card, hub_base_model, model_kind
 from .result import GradInitResult
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def _write_initialization(
         model_name=model_name or os.path.basename(final_directory),
         # The snippet loads the Hub repo once pushed, else the folder the checkpoint is written to.
         load_from=model_name or final_directory,
-        model_type=model.config.model_type,
+        model_type=model_kind(model.config),
         base_model=hub_base_model(model),
         datasets=datasets,
         languages=languages,

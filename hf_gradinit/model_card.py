@@ -19,6 +19,12 @@ _INITIALIZATIONS = {
 }
 
 
+def model_kind(config) -> str:
+    """What a card calls the model: the layout it was built as, when its config records one (`--model_type
+    transformer` is fairseq's Transformer held in Marian's classes), else its `model_type`."""
+    return getattr(config, "layout", None) or config.model_type
+
+
 def hub_base_model(model) -> str | None:
     """The Hub repo `model` was loaded from, or None for a model made from a config or loaded from a local folder
     (a card must not link a local path as its base model)."""

@@ -523,7 +523,7 @@ def gradinit(
             Batches are moved to the model's device.
         args: the `gradinit_*` arguments (a `GradInitArguments` or a `GradInitConfig`). Without the Trainer there
             is no training lr to derive η from: set `gradinit_eta` to twice the learning rate you will train with
-            (`GradInitArguments(gradinit_eta=2 * lr)`; the README's "Choosing η and γ"). A `GradInitConfig` does
+            (`GradInitArguments(gradinit_eta=2 * lr)`; docs/eta-gamma.md). A `GradInitConfig` does
             that itself.
         loss_fn: `loss_fn(model, batch) -> scalar loss`, for models that do not follow `model(**batch).loss`.
         callback: called after every iteration with its record and the search state.

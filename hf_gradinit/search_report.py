@@ -164,8 +164,8 @@ def report_warning(report: dict[str, Any]) -> str | None:
         return None
     return (
         "GradInit: " + "; ".join(found) + f". The knobs: gradinit_gamma (γ, now {report['gamma']:g}) and "
-        f"gradinit_iters (now {report['iterations']}) give the loss objective more of the search; see the README's "
-        '"Choosing η and γ".'
+        f"gradinit_iters (now {report['iterations']}) give the loss objective more of the search; see "
+        "docs/eta-gamma.md."
     )
 
 

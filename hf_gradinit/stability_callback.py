@@ -198,5 +198,5 @@ def _warning(step: int, stacks: list[str], measures: dict[str, Any]) -> str:
         f"is {measures['eval_subset_nll']:.3f}, against {measures['eval_train_mode_nll']:.3f} with dropout on. "
         "This is not overfitting and not a divergence of training: the validation loss will keep rising while the "
         "training loss stays flat. Learning-rate warmup usually prevents it; `hf-gradinit compare` runs your task "
-        "with and without warmup side by side (README, 'Comparing with warmup'). This warning is given once."
+        "with and without warmup side by side (docs/compare.md). This warning is given once."
     )

@@ -26,7 +26,7 @@ from .decoder_inputs import label_safe_collator, with_decoder_inputs
 from .distributed import check_parameters_match, sync_parameters
 from .hub import GradInitPushError, check_hub_access, push_initialization_to_hub, save_initialization
 from .layer_norm_placement import is_pre_ln
-from .model_card import build_model_card, hub_base_model
+from .model_card import build_model_card, hub_base_model, model_kind
 from .random_state import restored_random_state
 from .result import GradInitResult
 from .search import GradInitSearch, gradinit, is_gradinit_initialized
@@ -414,7 +414,7 @@ class GradInitTrainer(Seq2SeqTrainer):
         card = build_model_card(
             model_name=model_name or os.path.basename(os.path.normpath(args.output_dir)),
             load_from=model_name or (args.hub_model_id if args.push_to_hub else None) or args.output_dir,
-            model_type=model.config.model_type,
+            model_type=model_kind(model.config),
             base_model=finetuned_from,
             datasets=as_list(dataset) or as_list(dataset_tags),
             languages=as_list(language),

@@ -317,42 +317,6 @@ def test_stability_reuses_a_saved_search_only_for_the_init_it_started_from(tmp_p
         )
 
 
-def test_eval_mode_gap_reports_the_runs_own_validation_loss_with_dropout_off(tmp_path):
-    data = _toy_data(tmp_path)
-    out = tmp_path / "out"
-    _saved_tiny_warmup_run(data, out, 3, "--dropout", "0.3")
-    final = json.loads((out / "results_B_seed1.json").read_text())["results"][0]["curve"][-1]["val_loss"]
-    folder = out / "models" / "B-lr0.001-seed1"
-    stdout = run("eval_mode_gap.py", str(folder), "--data_dir", str(data), "--by_site")
-    gap, by_site = stdout.split("dropout on at one kind of site only")
-    rows = table_rows(gap)
-    assert len(rows) == 1
-    off, on = float(rows[0][1]), float(rows[0][2])
-    assert abs(off - final) < 1e-3  # the run's own evaluation from the saved files (the table rounds to 5e-4)
-    assert abs(on - off) > 1e-4  # dropout was on in the second column
-
-    # one site at a time: each kind of site, and only that one, has its dropout on
-    header = [c.strip() for c in by_site.splitlines()[2].split("|")[1:-1]]
-    assert header[1:10] == [
-        f"{stack}/{kind}"
-        for stack in ("encoder", "decoder")
-        for kind in ("embed", "residual", "activation", "attention")
-    ] + ["decoder/residual@0"]
-    (row,) = table_rows(by_site)
-    site_losses = [float(v) for v in row[1:9]]
-    # the tiny model has one decoder layer: its residual branches alone are all of the decoder's
-    assert row[9] == row[6], (row[6], row[9])
-    assert all(abs(v - off) > 1e-4 for v in site_losses), (off, site_losses)
-    assert all(abs(v - on) > 1e-4 for v in site_losses), (on, site_losses)
-    assert len(set(site_losses)) > 1, site_losses  # not all sites on at once
-    import torch
-    from transformers import AutoModelForSeq2SeqLM
-
-    model = AutoModelForSeq2SeqLM.from_pretrained(folder)
-    gains = [m.weight.abs().mean().item() for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]
-    assert abs(float(row[10].split()[0]) - min(gains)) < 1e-3
-
-
 def test_stability_lr_zero_steps_fill_adams_moments_without_moving_the_weights(tmp_path, capsys):
     data = _toy_data(tmp_path)
     common = ["--tiny", "--steps", "6", "--arms", "A", "--data_dir", str(data), "--device", "cpu"]
@@ -402,69 +366,6 @@ def test_stability_lr_factor_starts_each_schedule_after_the_zero_steps():
     assert [lr_factor(3, Args)(s) for s in range(6)] == pytest.approx(
         [1 / 3, 2 / 3, 0.98, 0.97, 0.96, 0.95], abs=1e-15
     )
-
-
-def test_eval_mode_gap_token_spread_against_the_decoder_layers_own_outputs(tmp_path, capsys):
-    import torch
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-    data = _toy_data(tmp_path)
-    # sentences of different lengths, so that padding would change the numbers
-    with open(data / "validation.jsonl", "w") as f:
-        f.writelines(
-            json.dumps({"translation": {"de": "das haus ist rot ." * k, "en": "the house is red ." * k}}) + "\n"
-            for k in (1, 2, 3, 1, 4)
-        )
-    out = tmp_path / "out"
-    _saved_tiny_warmup_run(data, out, 2, "--token_spread")
-    folder = out / "models" / "B-lr0.001-seed1"
-    final = json.loads((out / "results_B_seed1.json").read_text())["results"][0]["curve"][-1]
-
-    def spread_table(path):  # in-process: about the numbers (the test above runs the command line)
-        stdout = bench_main("eval_mode_gap.py", str(path), "--data_dir", str(data), "--token_spread", capsys=capsys)
-        table = stdout.split("differs between tokens")[1]
-        header = [c.strip() for c in table.splitlines()[2].split("|")[1:-1]]
-        (row,) = table_rows(table)
-        return {name: [float(v) for v in cell.split("/")] for name, cell in zip(header[1:], row[1:])}
-
-    table = spread_table(folder)
-    assert list(table) == ["encoder", "decoder_0"]  # the tiny model has one decoder layer
-
-    # the decoder layer's output, caught by a hook, over the real target positions; spread by centring
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
-    pairs = [json.loads(line)["translation"] for line in open(data / "validation.jsonl")]
-    enc = tokenizer([p["de"] for p in pairs], text_target=[p["en"] for p in pairs], padding=True, return_tensors="pt")
-    real = enc["labels"] != tokenizer.pad_token_id
-    decoder_input_ids = torch.cat(
-        [torch.full_like(enc["labels"][:, :1], tokenizer.eos_token_id), enc["labels"][:, :-1]], 1
-    )
-    caught = []
-    model.get_decoder().layers[0].register_forward_hook(
-        lambda m, i, o: caught.append(o[0] if isinstance(o, tuple) else o)
-    )
-    with torch.no_grad():
-        model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], decoder_input_ids=decoder_input_ids)
-        memory = model.get_encoder()(
-            input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
-        ).last_hidden_state
-    for name, h in (("decoder_0", caught[0][real]), ("encoder", memory[enc["attention_mask"] == 1])):
-        h = h.double()
-        expected = ((h - h.mean(0)).pow(2).sum() / h.pow(2).sum()).item()
-        assert 0.01 < expected < 1
-        assert abs(table[name][0] - expected) < 1e-3, (name, table, expected)  # the table rounds to 5e-4
-    assert table["decoder_0"][1] != table["decoder_0"][0]  # dropout on in the second value
-    # stability.py --token_spread recorded the same numbers for the final model during its run
-    assert abs(final["spread_encoder"] - table["encoder"][0]) < 1e-3, (final, table)
-    assert abs(final["spread_decoder_min"] - table["decoder_0"][0]) < 1e-3, (final, table)
-
-    # a decoder whose last LayerNorm has gain 0 gives every token its bias: nothing differs between tokens
-    with torch.no_grad():
-        model.get_decoder().layers[0].final_layer_norm.weight.zero_()
-    model.save_pretrained(tmp_path / "collapsed")
-    tokenizer.save_pretrained(tmp_path / "collapsed")
-    collapsed = spread_table(tmp_path / "collapsed")
-    assert collapsed["decoder_0"][0] < 1e-6 and collapsed["encoder"] == table["encoder"]
 
 
 def _final_weights(out, arm):
@@ -554,34 +455,6 @@ def test_stability_resumable_refuses_a_state_trained_otherwise(tmp_path, capsys)
     # A has no state and B's cannot be continued: refused before A trains, not after
     assert "saved with --dropout 0.1" in refused(
         "--arms", "A", "B", "--steps", "2", "--lr_schedule", "linear", "--dropout", "0.2"
-    )
-
-
-def test_state_to_model_rebuilds_the_runs_model_and_tokenizer_from_a_saved_state(tmp_path, capsys):
-    """The folder written from a --resumable state holds the weights and tokenizer the run itself saves with
-    --save_models (an independent path: save_pretrained of the live model at the end of the run)."""
-    from safetensors.torch import load_file
-    from transformers import AutoTokenizer
-
-    data = _toy_data(tmp_path)
-    out = tmp_path / "run"
-    stability_main(
-        *("--tiny", "--lrs", "1e-2", "--arms", "B", "--warmup_steps", "2", "--steps", "4", "--eval_every", "2"),
-        *("--data_dir", str(data), "--device", "cpu", "--out", str(out), "--resumable", "--save_models"),
-    )
-    state = next((out / "state").glob("B-*.pt"))
-    _benchmark("state_to_model.py").main([str(state), str(tmp_path / "rebuilt")])
-    saved = next((out / "models").glob("B-*"))
-    expected, rebuilt = (
-        load_file(str(saved / "model.safetensors")),
-        load_file(str(tmp_path / "rebuilt" / "model.safetensors")),
-    )
-    assert expected.keys() == rebuilt.keys()
-    for name in expected:
-        torch.testing.assert_close(rebuilt[name], expected[name], rtol=0, atol=0, msg=name)
-    assert (
-        AutoTokenizer.from_pretrained(tmp_path / "rebuilt").get_vocab()
-        == AutoTokenizer.from_pretrained(saved).get_vocab()
     )
 
 

@@ -40,7 +40,7 @@ def test_an_eta_far_from_twice_the_lr_is_warned_about(tmp_path, caplog):
         GradInitConfig(output_dir=str(tmp_path), learning_rate=1e-3, gradinit_eta=5e-4)  # ½ ×
     eta_warnings = _warnings(caplog, "gradinit_eta")
     assert len(eta_warnings) == 2 and "20 × learning_rate" in eta_warnings[0]
-    assert "Choosing η and γ" in eta_warnings[1]
+    assert "docs/eta-gamma.md" in eta_warnings[1]
 
 
 def test_training_without_warmup_is_warned_about_once_when_training_starts(tmp_path, caplog):
@@ -209,6 +209,11 @@ def test_init_help_shows_the_gradinit_flags_under_its_own_name_and_points_to_the
     full = capsys.readouterr().out
     assert full.startswith("usage: hf-gradinit init") and "--lr_scheduler_type" in full
     assert len(short.splitlines()) < len(full.splitlines()) / 3
+    # A flag whose help names its default gets no argparse "(default: None)" beside it; the others keep theirs.
+    chunks = [" ".join(chunk.split()) for chunk in full.split("\n  --")]
+    named = [c for c in chunks if "Default: the paper's" in c or "Defaults to" in c]
+    assert len(named) >= 5 and not [c for c in named if "(default: None)" in c]
+    assert any(c.startswith("gradinit_gamma ") and "(default: 1000" in c for c in chunks)
 
 
 def test_init_help_is_the_argument_classes_help_and_needs_neither_torch_nor_transformers():

@@ -53,3 +53,25 @@ def test_the_initialized_card_s_how_to_use_runs_as_written(tmp_path, monkeypatch
     exec(snippet, namespace)
     assert namespace["trainer"].state.global_step == 2 and (tmp_path / "trained").is_dir()
     assert "out" not in re.findall(r'output_dir="([^"]+)"', snippet)
+
+
+def test_the_cards_name_the_transformer_layout_not_the_classes_holding_it(tmp_path, monkeypatch):
+    from hf_gradinit.translation import ModelArguments, build_model
+
+    monkeypatch.chdir(tmp_path)
+    tok = tiny_tokenizer()
+    overrides = "d_model=16,encoder_layers=1,decoder_layers=1,encoder_ffn_dim=32,decoder_ffn_dim=32"
+    model_args = ModelArguments(
+        model_type="transformer", init="fairseq", config_overrides=overrides, train_tokenizer=True
+    )
+    model = build_model(model_args, tok, "de", "en")
+    args = GradInitConfig(output_dir="out", gradinit_iters=2, per_device_train_batch_size=6, max_steps=1)
+    trainer = GradInitTrainer(model, args, tokenized_dataset(tok, 12), processing_class=tok)
+    trainer.train()
+    trainer.save_model()
+    trainer.create_model_card()
+    for card in ("out/gradinit/README.md", "out/README.md"):
+        text, _ = _card(tmp_path / card)
+        assert "fairseq Post-LN Transformer (in Marian's classes) model" in text and "marian model" not in text
+    # The layout travels with the checkpoint.
+    assert AutoModelForSeq2SeqLM.from_pretrained("out/gradinit").config.layout.startswith("fairseq Post-LN")

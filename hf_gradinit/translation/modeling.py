@@ -26,6 +26,7 @@ MODEL_CLASSES = {
     # LayerNorm, separate encoder embedding, decoder input embedding tied to the output projection.
     "transformer": (MarianConfig, MarianMTModel),
 }
+TRANSFORMER_LAYOUT = "fairseq Post-LN Transformer (in Marian's classes)"
 # The encoder-decoders in transformers that normalise after the residual (the original Transformer).
 POST_LN_MODEL_TYPES = frozenset({"bart", "marian", "fsmt"})
 INITIALIZATIONS = ("model", FAIRSEQ)
@@ -120,6 +121,8 @@ def _scratch_config(model_type: str, tokenizer, source_lang: str, target_lang: s
             scale_embedding=True,
             decoder_start_token_id=tokenizer.eos_token_id,
             forced_eos_token_id=tokenizer.eos_token_id,
+            # Saved in config.json: model cards name the layout, not the classes that hold it.
+            layout=TRANSFORMER_LAYOUT,
             **ids,
         )
     return config_class(

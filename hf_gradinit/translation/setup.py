@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from argparse import ArgumentDefaultsHelpFormatter
 
 from transformers import HfArgumentParser
 
@@ -16,13 +17,31 @@ from .modeling import PRESET_ALTERNATIVES, TRAINING_PRESETS, build_model
 from .tokenizer import load_or_train_tokenizer
 
 
+class _NamedDefaultsHelpFormatter(ArgumentDefaultsHelpFormatter):
+    """argparse's "(default: None)" beside a flag whose help names what None stands for ("Default: the paper's
+    2.5e-3") would contradict it: such a flag shows its help alone."""
+
+    def _get_help_string(self, action):
+        if action.default is None and "efault" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def translation_parser(prog: str | None = None) -> HfArgumentParser:
+    """The parser of the translation example's flags (`ModelArguments`, `DataTrainingArguments`,
+    `GradInitConfig`)."""
+    return HfArgumentParser(
+        (ModelArguments, DataTrainingArguments, GradInitConfig), prog=prog, formatter_class=_NamedDefaultsHelpFormatter
+    )
+
+
 def parse_translation_arguments(
     argv: list[str] | None = None,
 ) -> tuple[ModelArguments, DataTrainingArguments, GradInitConfig]:
     """Command-line flags, or a single JSON file holding them. A `--preset` fills in its training and GradInit
     flags (`TRAINING_PRESETS`) wherever they are not given explicitly."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, GradInitConfig))
+    parser = translation_parser()
     if len(argv) == 1 and argv[0].endswith(".json"):
         path = os.path.abspath(argv[0])
         with open(path, encoding="utf-8") as f:

@@ -1,23 +1,19 @@
-"""The README's "Comparing with warmup on your task": its command and its Python blocks, run exactly as written."""
+"""docs/compare.md ("Comparing with warmup on your task"): its command and its Python blocks, run exactly as
+written."""
 
 import os
-import re
 import shlex
 import subprocess
 
+from doc_pages import blocks
 from helpers import HF_GRADINIT, collator, tiny_bart, tiny_tokenizer, tokenized_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HEADING = "Comparing with warmup on your task"
-
-
-def _section() -> str:
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
-        return f.read().split(f"\n## {HEADING}\n", 1)[1].split("\n## ", 1)[0]
+PAGE = "docs/compare.md"
 
 
 def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", _section(), re.S)
+    return [code for lang, code, _ in blocks(PAGE) if lang == language]
 
 
 def test_the_compare_command_runs_as_written_on_the_shipped_sample(tmp_path):

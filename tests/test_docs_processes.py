@@ -1,0 +1,25 @@
+"""docs/several-gpus.md's two-CPU-process command, run exactly as written: both processes search and train as one,
+and the search takes objective steps (the page's reason for its γ)."""
+
+import json
+import os
+import subprocess
+import sys
+
+from doc_pages import ROOT, block
+
+
+def test_the_two_process_command_runs_as_written(tmp_path):
+    command = block("docs/several-gpus.md", "bash", 1)
+    assert command.startswith("torchrun --nproc_per_node 2 ")
+    os.symlink(os.path.join(ROOT, "examples"), tmp_path / "examples")
+    python = os.path.dirname(sys.executable)
+    env = {**os.environ, "PATH": f"{python}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scales = json.loads((tmp_path / "out-2proc" / "gradinit" / "scales.json").read_text())
+    report = scales["report"]
+    assert report["first_objective_step"] is not None and report["constraint_fraction"] < 0.5, report
+    # Both processes joined one run: one search written once, 20 training steps counted once.
+    state = json.loads((tmp_path / "out-2proc" / "trainer_state.json").read_text())
+    assert state["global_step"] == 20
