@@ -77,6 +77,11 @@ def parse_args(argv=None):
         default=[0.5, 1.0],
         help="constraint fractions at which to report a whole search's mean iteration",
     )
+    p.add_argument(
+        "--no_memory",
+        action="store_true",
+        help="times only: leave out the peak-memory columns, which take one new process per variant",
+    )
     p.add_argument("--memory_of", default=None, choices=VARIANTS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.train_rows = args.max_tokens // args.length if args.max_tokens else args.batch_size
@@ -294,7 +299,7 @@ def main(argv=None):
     with search_mode(model):
         times = time_variants(make_variants(model, batches), args)
     del model
-    memory = peak_memory(args)
+    memory = None if args.no_memory else peak_memory(args)
     device = (
         torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
     )
@@ -310,19 +315,27 @@ def main(argv=None):
     )
     print("|---|---:|---:|---:|---:|---:|")
     for name in VARIANTS:
-        print(
-            f"| {name} | {1000 * times[name]:.1f} | {times[name] / times['train']:.2f} | {memory[name] / 2**20:.0f} | "
-            f"{memory[name] / memory['train']:.2f} | {memory[name] / memory['adam_reference']:.2f} |"
+        memory_cells = (
+            f"{memory[name] / 2**20:.0f} | {memory[name] / memory['train']:.2f} | "
+            f"{memory[name] / memory['adam_reference']:.2f}"
+            if memory
+            else "– | – | –"
         )
+        print(f"| {name} | {1000 * times[name]:.1f} | {times[name] / times['train']:.2f} | {memory_cells} |")
     print("\n| whole search | Hessian-vector products | mean iteration / train step | peak memory / train step |")
     print("|---|---|---:|---:|")
     mixes = {}
     for f in args.constraint_fraction:
         for hvp, constraint in (("exact", "adam_constraint"), ("finite_difference", "adam_constraint_fd")):
             mean = (f * times[constraint] + (1 - f) * times["adam"]) / times["train"]
-            peak = max(memory[constraint] if f > 0 else 0, memory["adam"] if f < 1 else 0) / memory["train"]
+            peak = (
+                max(memory[constraint] if f > 0 else 0, memory["adam"] if f < 1 else 0) / memory["train"]
+                if memory
+                else None
+            )
             mixes[f"{f:g}/{hvp}"] = {"time_ratio": mean, "memory_ratio": peak}
-            print(f"| search at constraint fraction {f:g} | {hvp} | {mean:.2f} | {peak:.2f} |")
+            shown = "–" if peak is None else f"{peak:.2f}"
+            print(f"| search at constraint fraction {f:g} | {hvp} | {mean:.2f} | {shown} |")
     result = {
         "mixes": mixes,
         "size": size,

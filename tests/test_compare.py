@@ -148,24 +148,30 @@ TINY = [
         (["--arms", "none", "--validation_file", None], "pass --validation_file"),
     ],
 )
-def test_user_errors_are_one_line_with_exit_status_2_before_any_work(tmp_path, flags, message):
+def test_user_errors_are_one_line_with_exit_status_2_before_any_work(tmp_path, flags, message, capsys):
+    """In process (the console script is `cli.main`; tests/test_bad_input.py runs it as a command)."""
+    from hf_gradinit.cli import main
+
     argv = TINY + ["--output_dir", str(tmp_path / "out")] + flags
     if None in argv:  # drop the flag before None and the value given for it in TINY
         i = argv.index(None)
         name = argv[i - 1]
         j = argv.index(name)
         argv = argv[:j] + argv[j + 2 : i - 1]
-    out = subprocess.run(HF_GRADINIT + ["compare"] + argv, capture_output=True, text=True)
-    assert out.returncode == 2, out.stderr[-2000:]
-    assert message in out.stderr and "Traceback" not in out.stderr
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare"] + argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err[-2000:]
     assert not (tmp_path / "out").exists()  # nothing was built or written
 
 
-def test_the_report_of_a_folder_without_arms_is_a_one_line_error(tmp_path):
-    out = subprocess.run(
-        HF_GRADINIT + ["compare", "--report", "--output_dir", str(tmp_path)], capture_output=True, text=True
-    )
-    assert out.returncode == 2 and "no finished arm" in out.stderr and "Traceback" not in out.stderr
+def test_the_report_of_a_folder_without_arms_is_a_one_line_error(tmp_path, capsys):
+    from hf_gradinit.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare", "--report", "--output_dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "no finished arm" in err and len(err.strip().splitlines()) == 1
 
 
 def test_results_json_holds_the_flags_and_every_evaluation(tmp_path):

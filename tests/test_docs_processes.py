@@ -17,9 +17,12 @@ def test_the_two_process_command_runs_as_written(tmp_path):
     env = {**os.environ, "PATH": f"{python}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    scales = json.loads((tmp_path / "out-2proc" / "gradinit" / "scales.json").read_text())
+    out = tmp_path / "out-2proc"
+    assert {"model.safetensors", "config.json", "scales.json", "README.md"} <= set(os.listdir(out / "gradinit"))
+    assert not [f for f in os.listdir(out) if f.startswith(".gradinit")]  # no staging folder left behind
+    scales = json.loads((out / "gradinit" / "scales.json").read_text())
     report = scales["report"]
     assert report["first_objective_step"] is not None and report["constraint_fraction"] < 0.5, report
     # Both processes joined one run: one search written once, 20 training steps counted once.
-    state = json.loads((tmp_path / "out-2proc" / "trainer_state.json").read_text())
+    state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 20
