@@ -137,7 +137,8 @@ def compare(
     Example:
 
     ```python
-    results = compare(model, args, train_dataset, eval_dataset, ["none", "warmup", "gradinit"])
+    arms = ["none", "warmup", "gradinit"]
+    results = compare(model, args, train_dataset, eval_dataset, arms, data_collator=collator)
     print(open(f"{args.output_dir}/compare/summary.md").read())
     ```
     """

@@ -2,8 +2,11 @@
 written."""
 
 import os
+import re
 import shlex
 import subprocess
+
+from transformers import Seq2SeqTrainer
 
 from doc_pages import blocks
 from helpers import HF_GRADINIT, collator, tiny_bart, tiny_tokenizer, tokenized_dataset
@@ -65,3 +68,31 @@ def test_the_callback_on_a_plain_seq2seq_trainer_runs_as_written(tmp_path, monke
     records = [r for r in namespace["trainer"].state.log_history if "eval_loss" in r]
     assert [r["step"] for r in records] == [20, 40, 60]
     assert all("eval_train_mode_nll" in r and r["eval_collapsed"] == 0.0 for r in records)
+
+
+def _docstring_block(obj) -> str:
+    import inspect
+
+    return re.search(r"```python\n(.*?)```", inspect.getdoc(obj), re.S).group(1)
+
+
+def test_the_docstring_examples_of_compare_and_the_callback_run_as_written(tmp_path, monkeypatch, capsys):
+    from transformers import Seq2SeqTrainingArguments
+
+    from hf_gradinit import GradInitConfig, StabilityCallback, compare
+
+    monkeypatch.chdir(tmp_path)
+    namespace = _names() | {"compare": compare}
+    namespace["args"] = GradInitConfig(
+        "cmp", max_steps=4, eval_steps=2, warmup_steps=2, gradinit_iters=2, use_cpu=True, report_to="none"
+    )
+    exec(_docstring_block(compare), namespace)
+    assert list(namespace["results"]["arms"]) == ["none", "warmup", "gradinit"]
+    assert "| gradinit |" in capsys.readouterr().out
+    names = _names()
+    names |= {"Seq2SeqTrainer": Seq2SeqTrainer, "StabilityCallback": StabilityCallback}
+    names |= {"train": names["train_dataset"], "validation": names["eval_dataset"]}
+    names["args"] = Seq2SeqTrainingArguments("out", eval_strategy="steps", eval_steps=2, max_steps=2, report_to="none")
+    exec(_docstring_block(StabilityCallback), names)
+    names["trainer"].train()
+    assert "eval_spread/encoder" in names["trainer"].state.log_history[-2]
