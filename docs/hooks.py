@@ -13,8 +13,6 @@ import importlib
 import os
 import re
 
-from mkdocs.structure.files import File
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Repository files that are pages of the site.
 ROOT_FILE_PAGES = {"README.md": "index.md", "BENCHMARKS.md": "benchmarks/index.md", "CHANGELOG.md": "changelog.md"}
@@ -80,6 +78,8 @@ def on_page_markdown(markdown, page, config, files):
 
 
 def on_files(files, config):
+    from mkdocs.structure.files import File
+
     results = os.path.join(ROOT, "benchmarks", "results")
     for folder, _, names in os.walk(results):
         for name in names:

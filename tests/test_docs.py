@@ -120,3 +120,29 @@ def test_the_translation_example_on_the_shipped_sample_runs_as_written(tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "tiny-transformer-gradinit" / "gradinit" / "scales.json").exists()
     assert "eval_bleu" in proc.stdout
+
+
+def test_the_arguments_page_is_every_field_with_its_own_help():
+    """docs/hooks.py builds the Arguments page's tables from the dataclasses (compared here with `fields()`)."""
+    import dataclasses
+    import importlib.util
+
+    from hf_gradinit import GradInitArguments
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", os.path.join(ROOT, "docs", "hooks.py"))
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    table = hooks.arguments_table("hf_gradinit.arguments.GradInitArguments")
+    rows = table.splitlines()[2:]
+    assert [row.split("`")[1] for row in rows] == [f.name for f in dataclasses.fields(GradInitArguments)]
+    gamma = next(row for row in rows if row.startswith("| `gradinit_gamma` "))
+    assert (
+        "`1000.0`" in gamma
+        and " ".join(GradInitArguments.__dataclass_fields__["gradinit_gamma"].metadata["help"].split()) in gamma
+    )
+    # GradInitConfig's own table: what it adds or changes, not the Trainer's fields.
+    own = hooks.arguments_table("hf_gradinit.config.GradInitConfig", "own")
+    names = {row.split("`")[1] for row in own.splitlines()[2:]}
+    assert {"max_tokens", "stability_monitor", "gradinit_eta", "warmup_steps"} <= names
+    assert not names & {"learning_rate", "gradinit_gamma", "output_dir"}
+    assert "see its help" in next(row for row in own.splitlines() if row.startswith("| `gradinit_eta` "))
