@@ -13,6 +13,8 @@ import importlib
 import os
 import re
 
+from hf_gradinit.arguments import help_names_default
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Repository files that are pages of the site.
 ROOT_FILE_PAGES = {"README.md": "index.md", "BENCHMARKS.md": "benchmarks/index.md", "CHANGELOG.md": "changelog.md"}
@@ -25,9 +27,7 @@ def _default(f: dataclasses.Field) -> str:
         value = f.default_factory()
     else:
         return "required"
-    help_text = f.metadata.get("help", "")
-    # A None that stands for a named default ("Default: the paper's 2.5e-3") is not shown as None.
-    if value is None and "efault" in help_text:
+    if help_names_default(value, f.metadata.get("help")):
         return "see its help"
     return f"`{value!r}`"
 

@@ -11,6 +11,12 @@ from typing import Any
 MIN_SEARCH_BATCH_ROWS = 3
 
 
+def help_names_default(default: Any, help_text: str | None) -> bool:
+    """Whether a field's help says what its default is, for a field left None that stands for another value
+    ("Default: the paper's 2.5e-3"): help screens and the docs then show no "None" beside it."""
+    return default is None and "default" in (help_text or "").lower()
+
+
 def _check_int(name: str, value: Any, minimum: int, why: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}.")

@@ -22,6 +22,8 @@ import sys
 import textwrap
 from dataclasses import MISSING, fields
 
+from .arguments import help_names_default
+
 logger = logging.getLogger("hf_gradinit")
 
 
@@ -47,10 +49,8 @@ def _flag_lines(cls, keep) -> list[str]:
         if not keep(f.name) or not f.init:
             continue
         default = f.default if f.default is not MISSING else None
-        help_text = f.metadata.get("help", "")
-        # A field left None says what it stands for in its help ("Default: the paper's 2.5e-3"): no "None" beside it.
-        says_default = default is None and ("Default" in help_text or "default" in help_text)
-        lines.append(f"  --{f.name}" if says_default else f"  --{f.name} (default: {default!r})")
+        named = help_names_default(default, f.metadata.get("help"))
+        lines.append(f"  --{f.name}" if named else f"  --{f.name} (default: {default!r})")
         lines += textwrap.wrap(f.metadata.get("help", ""), 100, initial_indent="      ", subsequent_indent="      ")
     return lines
 

@@ -3,6 +3,8 @@
 import glob
 import os
 import re
+import subprocess
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
@@ -31,3 +33,14 @@ def blocks(page: str) -> list[tuple[str, str, str]]:
 def block(page: str, language: str = "python", index: int = 0) -> str:
     """The `index`-th block of `language` on `page`, exactly as written."""
     return [code for lang, code, _ in blocks(page) if lang == language][index]
+
+
+def run_command(command: str, folder, timeout: int) -> subprocess.CompletedProcess:
+    """A documented bash command, exactly as written, from `folder` (beside the repository's `examples/`, as from
+    its root), with this venv's scripts first on PATH so that `python`, `torchrun` and `hf-gradinit` are its own."""
+    os.symlink(os.path.join(ROOT, "examples"), os.path.join(folder, "examples"))
+    scripts = os.path.dirname(sys.executable)
+    env = {**os.environ, "PATH": f"{scripts}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        ["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout
+    )

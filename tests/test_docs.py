@@ -4,10 +4,8 @@ either runs in a test or says why it cannot."""
 
 import os
 import re
-import subprocess
-import sys
 
-from doc_pages import ROOT, block, blocks, pages
+from doc_pages import ROOT, block, blocks, pages, run_command
 from helpers import batches, tiny_bart, tiny_tokenizer, tokenized_dataset
 
 RUNS_IN = re.compile(r"<!-- runs in (tests/[\w]+\.py)::(\w+) -->")
@@ -113,10 +111,7 @@ def test_token_budgets(tmp_path, monkeypatch):
 def test_the_translation_example_on_the_shipped_sample_runs_as_written(tmp_path):
     """docs/translation.md's first command."""
     command = block("docs/translation.md", "bash")
-    os.symlink(os.path.join(ROOT, "examples"), tmp_path / "examples")
-    python = os.path.dirname(sys.executable)
-    env = {**os.environ, "PATH": f"{python}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    proc = run_command(command, tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "tiny-transformer-gradinit" / "gradinit" / "scales.json").exists()
     assert "eval_bleu" in proc.stdout

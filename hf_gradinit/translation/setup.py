@@ -10,6 +10,7 @@ from argparse import ArgumentDefaultsHelpFormatter
 
 from transformers import HfArgumentParser
 
+from ..arguments import help_names_default
 from ..config import GradInitConfig
 from .arguments import DataTrainingArguments, ModelArguments
 from .data import load_raw_datasets, tokenize_datasets
@@ -22,7 +23,7 @@ class _NamedDefaultsHelpFormatter(ArgumentDefaultsHelpFormatter):
     2.5e-3") would contradict it: such a flag shows its help alone."""
 
     def _get_help_string(self, action):
-        if action.default is None and "efault" in (action.help or ""):
+        if help_names_default(action.default, action.help):
             return action.help
         return super()._get_help_string(action)
 
