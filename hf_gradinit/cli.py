@@ -1,21 +1,9 @@
-"""`hf-gradinit`: run only the GradInit search and write (and push) the initialized checkpoint.
-
-    hf-gradinit init --model_type bart --config_overrides "d_model=512,..." --train_tokenizer \\
-        --train_file train.jsonl --source_lang de --target_lang en --output_dir init \\
-        [--push_to_hub --hub_model_id you/bart-gradinit-init]
-    hf-gradinit push init/gradinit --repo_id you/bart-gradinit-init
-    hf-gradinit compare --arms none,warmup,gradinit --warmup_steps 300 --model_type transformer ... \\
-        --train_file train.jsonl --validation_file validation.jsonl --output_dir cmp
-    hf-gradinit compare --report --output_dir cmp
-
-`init` and `compare` take the flags of examples/translation/run_translation.py (the same argument classes).
-`compare` trains each arm (none, warmup, gradinit, gradinit_warmup) from the same weights on the same batches and
-writes output_dir/compare/ (results.json, curves.png, summary.md); `--report` merges arms run in other processes.
-"""
+"""`hf-gradinit`: the GradInit search, its checkpoint on the Hub, and warmup against GradInit on your task."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -25,6 +13,18 @@ from dataclasses import MISSING, fields
 from .arguments import help_names_default
 
 logger = logging.getLogger("hf_gradinit")
+
+USAGE = """usage: hf-gradinit <command> [flags]   (hf-gradinit <command> --help for its flags)
+
+commands:
+  init      run the GradInit scale search on training data and write (or push) the initialized checkpoint
+  push      push an initialized checkpoint folder (output_dir/gradinit) to the Hub
+  compare   train no warmup, warmup and GradInit from the same weights on your data and say which did better
+
+example:
+  hf-gradinit compare --arms none,warmup,gradinit --warmup_steps 300 --model_type transformer --init fairseq \\
+      --train_tokenizer --train_file train.jsonl --validation_file validation.jsonl \\
+      --source_lang de --target_lang en --output_dir cmp"""
 
 
 # Training flags `hf-gradinit init --help` shows beside the GradInit, model and data flags; `--help-all` lists all.
@@ -182,38 +182,90 @@ def _pop_flag(argv: list[str], name: str, takes_value: bool) -> tuple[list[str],
     return rest, value
 
 
+def compare_help() -> str:
+    """`hf-gradinit compare --help`: its own flags with their defaults (without importing torch)."""
+    from .comparison_settings import ARMS, DEFAULT_ARMS, EVALUATIONS_PER_RUN
+
+    own = [
+        (
+            "--arms",
+            ",".join(DEFAULT_ARMS),
+            f"Comma-separated arms to train, from {', '.join(ARMS)}: none (no search, no warmup), warmup (linear "
+            "warmup over --warmup_steps), gradinit (the search, then no warmup: the paper's recipe), "
+            "gradinit_warmup (the search, then warmup).",
+        ),
+        (
+            "--warmup_steps",
+            "0",
+            "The warmup arms' warmup, in updates (a fraction of the run if < 1); needed when a warmup arm runs. The "
+            "other arms train without warmup.",
+        ),
+        (
+            "--eval_steps",
+            f"{EVALUATIONS_PER_RUN} evaluations a run",
+            "How often every arm evaluates (and saves a checkpoint to continue from).",
+        ),
+        (
+            "--overwrite_output_dir",
+            "off",
+            "Start over: delete output_dir/compare/ first. Without it, arms found there are kept (finished) or "
+            "continued (cut) when they were run with this call's settings, and the call is refused when not.",
+        ),
+        (
+            "--report",
+            "off",
+            "Only merge the arms found in --output_dir (run by other processes) into summary.md, curves.png and "
+            "results.json.",
+        ),
+    ]
+    lines = [
+        "usage: hf-gradinit compare [--arms ARMS] [--warmup_steps N] [--eval_steps N] [--overwrite_output_dir] "
+        "[flags of init]",
+        "       hf-gradinit compare --report --output_dir DIR",
+        "",
+        *textwrap.wrap(
+            "Train each arm through GradInitTrainer from the same initial weights, on the same batches with the "
+            "same dropout masks, each evaluating with the stability monitor and ending with BLEU; then write "
+            "output_dir/compare/ (summary.md with the verdict, curves.png, results.json). The same command "
+            "continues a cut run; one process per arm works too (the last to finish merges).",
+            104,
+        ),
+        "",
+        "compare's flags:",
+    ]
+    for flag, default, text in own:
+        lines.append(f"  {flag} (default: {default})")
+        lines += textwrap.wrap(text, 100, initial_indent="      ", subsequent_indent="      ")
+    lines += [
+        "",
+        "Every other flag is init's: the model, data, training and gradinit_* flags of",
+        "examples/translation/run_translation.py (`hf-gradinit init --help`).",
+    ]
+    return "\n".join(lines)
+
+
 def compare(argv: list[str]) -> None:
     if {"-h", "--help"} & set(argv):
-        print(
-            "usage: hf-gradinit compare --arms none,warmup,gradinit [--warmup_steps N] [flags of "
-            "run_translation.py]\n       hf-gradinit compare --report --output_dir DIR\n\n"
-            + textwrap.fill(
-                "Train each arm through GradInitTrainer from the same initial weights, on the same batches with the "
-                "same dropout masks: none (no search, no warmup), warmup (warmup_steps of warmup), gradinit (the "
-                "search, no warmup), gradinit_warmup. Every arm evaluates every eval_steps (default: 20 evaluations "
-                "a run) with the stability monitor, and ends with BLEU. Writes output_dir/compare/results.json, "
-                "curves.png and summary.md. The same command continues a cut run; one process per arm works too "
-                "(then --report merges). `hf-gradinit init --help` lists the flags.",
-                104,
-            )
-        )
+        print(compare_help())
         return
     argv, report_only = _pop_flag(argv, "report", takes_value=False)
     argv, arms = _pop_flag(argv, "arms", takes_value=True)
+    argv, overwrite = _pop_flag(argv, "overwrite_output_dir", takes_value=False)
     if report_only:
         argv, output_dir = _pop_flag(argv, "output_dir", takes_value=True)
-        if output_dir is None or argv:
+        if output_dir is None or argv or overwrite:
             raise ValueError("--report takes only --output_dir (the folder the arms were run into).")
-        from .comparison import COMPARE_DIR
         from .comparison_report import write_report
+        from .comparison_settings import COMPARE_DIR
 
         folder = os.path.join(output_dir, COMPARE_DIR)
         write_report(folder)
         print(open(os.path.join(folder, "summary.md"), encoding="utf-8").read())
         return
+    import datasets
     from transformers import DataCollatorForSeq2Seq, set_seed
 
-    from .comparison import COMPARE_DIR, DEFAULT_ARMS, check_arms
+    from .comparison import DEFAULT_ARMS, check_arms
     from .comparison import compare as compare_arms
     from .translation import dataset_label, parse_translation_arguments, prepare, translation_metrics
 
@@ -224,6 +276,9 @@ def compare(argv: list[str]) -> None:
     if data_args.validation_file is None and data_args.dataset_name is None:
         raise ValueError("hf-gradinit compare compares the arms on evaluation data: pass --validation_file.")
     args.do_train, args.do_eval = True, True
+    # Quiet by default: the arms' progress bars and one line each; the rest goes to each arm's log.
+    logger.setLevel(logging.WARNING)
+    datasets.disable_progress_bars()
     set_seed(args.seed)  # before the model is built: every process, and every arm, starts from the same weights
     tokenizer, model, tokenized = prepare(model_args, data_args, args)
     compare_arms(
@@ -239,10 +294,9 @@ def compare(argv: list[str]) -> None:
             "datasets": [dataset_label(data_args)],
             "languages": [data_args.source_lang, data_args.target_lang],
         },
+        settings={"model": dataclasses.asdict(model_args), "data": dataclasses.asdict(data_args)},
+        overwrite_output_dir=bool(overwrite),
     )
-    folder = os.path.join(args.output_dir, COMPARE_DIR)
-    if os.path.isfile(os.path.join(folder, "summary.md")):
-        print(open(os.path.join(folder, "summary.md"), encoding="utf-8").read())
 
 
 COMMANDS = {"init": init, "push": push, "compare": compare}
@@ -251,11 +305,11 @@ COMMANDS = {"init": init, "push": push, "compare": compare}
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
+        print(USAGE)
         raise SystemExit(0 if argv else 2)
     if argv[0] not in COMMANDS:
         print(
-            f"hf-gradinit: unknown command {argv[0]!r} (commands: {', '.join(COMMANDS)})\n\n{__doc__}", file=sys.stderr
+            f"hf-gradinit: unknown command {argv[0]!r} (commands: {', '.join(COMMANDS)})\n\n{USAGE}", file=sys.stderr
         )
         raise SystemExit(2)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)

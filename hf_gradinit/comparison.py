@@ -23,29 +23,33 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+from accelerate import PartialState
 from transformers.trainer_utils import get_last_checkpoint
+from transformers.utils import logging as transformers_logging
 
-from .comparison_report import ARM_FILE, arm_record, write_atomically, write_report
+from .comparison_output import arm_line, quiet, show
+from .comparison_report import ARM_FILE, arm_record, arm_summary, write_atomically, write_report
+from .comparison_settings import (
+    ARMS,
+    COMPARE_DIR,
+    DEFAULT_ARMS,
+    EVALUATIONS_PER_RUN,
+    arm_settings,
+    check_call,
+    recorded_settings,
+    write_settings,
+)
 from .config import GradInitConfig
 from .result import GradInitResult
 from .trainer import GRADINIT_DIR, GradInitTrainer
 
 logger = logging.getLogger(__name__)
-
-# arm → (run the GradInit search, warm up)
-ARMS = {
-    "none": (False, False),
-    "warmup": (False, True),
-    "gradinit": (True, False),
-    "gradinit_warmup": (True, True),
-}
-DEFAULT_ARMS = ("none", "warmup", "gradinit")
-COMPARE_DIR = "compare"
-EVALUATIONS_PER_RUN = 20
 
 
 def check_arms(arms: Sequence[str] | str, warmup_steps: float) -> list[str]:
@@ -114,6 +118,8 @@ def compare(
     processing_class=None,
     compute_metrics=None,
     card_data: dict[str, Any] | None = None,
+    settings: dict[str, dict] | None = None,
+    overwrite_output_dir: bool = False,
 ) -> dict[str, Any]:
     """Train `model` once per arm, side by side, and write the comparison to `args.output_dir/compare/`.
 
@@ -128,11 +134,19 @@ def compare(
         compute_metrics: if given (e.g. BLEU), each arm ends with an evaluation that generates and scores
             (`final_*` in the results).
         card_data: extra fields of the GradInit arms' initialized-checkpoint cards.
+        settings: what else the arms' results depend on, recorded and checked with the flags, e.g. the command
+            line's `{"model": {...}, "data": {...}}` arguments.
+        overwrite_output_dir: start the comparison over: delete `output_dir/compare/` first.
 
     Returns the comparison as written to `results.json` (every arm found in the folder, not only this call's).
     An arm whose results are already in the folder is not run again; one that was cut continues from its last
-    checkpoint. Several processes may each run some arms into one folder; the last to finish writes the merged
-    comparison (or `hf-gradinit compare --report`).
+    checkpoint. Before any work, every arm found in the folder is checked against this call: settings that differ
+    (other than an arm's own search and warmup; the initial weights' hash counts) raise a ValueError naming them.
+    Several processes may each run some arms into one folder; the last to finish writes the merged comparison (or
+    `hf-gradinit compare --report`), which refuses arms run with different settings the same way.
+
+    Shows per arm a progress bar and one line when it ends, then the verdict; each arm's logged records and
+    messages go to `compare/<arm>/log.jsonl`.
 
     Example:
 
@@ -154,30 +168,80 @@ def compare(
         raise ValueError(f"output_dir {args.output_dir}: {folder} exists and is not a folder.")
     fingerprint = weights_fingerprint(model)
     is_main = args.process_index == 0  # one writer of the folder (the arguments set up the processes' state)
-    for arm in arms:
-        arm_dir = os.path.join(folder, arm)
-        if os.path.isfile(os.path.join(arm_dir, ARM_FILE)):
-            logger.info("compare: arm %r is finished already (%s): not run again.", arm, arm_dir)
-            continue
-        trainer = GradInitTrainer(
-            copy.deepcopy(model),
-            arm_arguments(args, arm, arm_dir),
-            train_dataset,
-            eval_dataset,
-            data_collator=data_collator,
-            processing_class=processing_class,
-        )
-        trainer.gradinit_card_data = dict(card_data or {})
-        checkpoint = get_last_checkpoint(arm_dir) if os.path.isdir(arm_dir) else None
-        logger.info("compare: arm %r%s.", arm, f", continuing from {checkpoint}" if checkpoint else "")
-        trainer.train(resume_from_checkpoint=checkpoint)
-        final = _final_evaluation(trainer, compute_metrics)
-        if is_main:
-            search = _search_report(trainer, arm_dir)
-            record = arm_record(arm, trainer.state.log_history, final, search, trainer.args, fingerprint)
-            write_atomically(os.path.join(arm_dir, ARM_FILE), json.dumps(record, indent=1))
-        trainer.accelerator.wait_for_everyone()
-    return write_report(folder) if is_main else {}
+    if overwrite_output_dir:
+        if is_main and os.path.isdir(folder):
+            shutil.rmtree(folder)
+        PartialState().wait_for_everyone()
+    call = arm_settings(arm_arguments(args, "gradinit_warmup", folder).to_dict(), settings, fingerprint)
+    check_call(folder, recorded_settings(folder), call, arms)
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # a bar per saved checkpoint would bury the arms' own
+    try:
+        for arm in arms:
+            _run_arm(
+                arm,
+                model,
+                args,
+                folder,
+                fingerprint,
+                is_main,
+                train_dataset,
+                eval_dataset,
+                data_collator=data_collator,
+                processing_class=processing_class,
+                compute_metrics=compute_metrics,
+                card_data=card_data,
+                settings=settings,
+            )
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()
+    if not is_main:
+        return {}
+    results = write_report(folder)
+    show(results["verdict"])
+    show(f"compare: summary.md, curves.png and results.json are in {folder}")
+    return results
+
+
+def _run_arm(
+    arm,
+    model,
+    args,
+    folder,
+    fingerprint,
+    is_main,
+    train_dataset,
+    eval_dataset,
+    *,
+    compute_metrics,
+    card_data,
+    settings,
+    **trainer_kwargs,
+) -> None:
+    """Train one arm into `folder/<arm>` (or continue it from its last checkpoint), unless it finished already."""
+    arm_dir = os.path.join(folder, arm)
+    if os.path.isfile(os.path.join(arm_dir, ARM_FILE)):
+        show(f"compare: {arm} finished already ({arm_dir}): not run again.")
+        return
+    start = time.monotonic()
+    arm_args = arm_arguments(args, arm, arm_dir)
+    trainer = GradInitTrainer(copy.deepcopy(model), arm_args, train_dataset, eval_dataset, **trainer_kwargs)
+    trainer.gradinit_card_data = dict(card_data or {})
+    quiet(trainer, arm_dir)
+    if is_main:
+        write_settings(arm_dir, arm, arm_settings(arm_args.to_dict(), settings, fingerprint))
+    checkpoint = get_last_checkpoint(arm_dir) if os.path.isdir(arm_dir) else None
+    if checkpoint:
+        show(f"compare: {arm} continues from {checkpoint}.")
+    trainer.train(resume_from_checkpoint=checkpoint)
+    final = _final_evaluation(trainer, compute_metrics)
+    if is_main:
+        search = _search_report(trainer, arm_dir)
+        record = arm_record(arm, trainer.state.log_history, final, search, trainer.args, fingerprint)
+        write_atomically(os.path.join(arm_dir, ARM_FILE), json.dumps(record, indent=1))
+        show(arm_line(arm, arm_summary(record), time.monotonic() - start))
+    trainer.accelerator.wait_for_everyone()
 
 
 def _final_evaluation(trainer: GradInitTrainer, compute_metrics) -> dict[str, float]:

@@ -9,10 +9,13 @@ import math
 import os
 from typing import Any
 
+from .comparison_settings import check_agree, recorded_settings
+from .comparison_verdict import NOISE_BOUND, verdict
 from .stability_callback import collapsed_stacks
 
 ARM_FILE = "compare_arm.json"
 ARM_ORDER = ("none", "warmup", "gradinit", "gradinit_warmup")
+MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
 def arm_record(arm: str, log_history: list[dict], final: dict, search: dict | None, args, fingerprint: str) -> dict:
@@ -45,7 +48,10 @@ def write_report(folder: str) -> dict[str, Any]:
     arms = load_arms(folder)
     if not arms:
         raise FileNotFoundError(f"{folder}: no finished arm (no */{ARM_FILE}); run `hf-gradinit compare` first.")
+    recorded = recorded_settings(folder)
+    check_agree(folder, {arm: recorded[arm] for arm in arms if arm in recorded})
     results = {"arms": arms, "same_initial_weights": len({r["initial_weights"] for r in arms.values()}) == 1}
+    results["verdict"] = verdict(arms, {arm: arm_summary(record)["collapses"] for arm, record in arms.items()})
     write_atomically(os.path.join(folder, "results.json"), json.dumps(results, indent=1))
     plot_curves(arms, os.path.join(folder, "curves.png"))
     write_atomically(os.path.join(folder, "summary.md"), summary(results))
@@ -97,6 +103,12 @@ def summary(results: dict[str, Any]) -> str:
     lines = [
         "# Warmup or GradInit: the comparison",
         "",
+        results["verdict"],
+        "",
+        f"An arm's endpoint is its last evaluation. The noise bound, {NOISE_BOUND:.2f} nats, is how far the warmup "
+        "arm's endpoint moved from seed to seed on the benchmarks' small model (BENCHMARKS.md, §2R); closer arms "
+        "need more seeds to be told apart.",
+        "",
         "Validation loss: plain cross-entropy per target token (`eval_nll`), the network evaluated with dropout off.",
         "",
         "| arm | best loss (update) | last loss (update) | BLEU | evaluated network |",
@@ -133,13 +145,25 @@ def plot_curves(arms: dict[str, dict], path: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for i, (arm, record) in enumerate(arms.items()):
         color = f"C{i}"
+        # Arms that end level draw on top of each other: each later arm is drawn narrower, with its own markers,
+        # so that the one beneath still shows at its edges.
+        width = 1.2 + 1.8 * (len(arms) - 1 - i)
         evals = record["evaluations"]
         steps = [e["step"] for e in evals]
-        ax.plot(steps, [e.get("eval_nll", math.nan) for e in evals], color=color, label=f"{arm}: evaluated")
+        ax.plot(
+            steps,
+            [e.get("eval_nll", math.nan) for e in evals],
+            color=color,
+            linewidth=width,
+            marker=MARKERS[i % len(MARKERS)],
+            markersize=3 + 2 * (len(arms) - 1 - i),
+            label=f"{arm}: evaluated",
+        )
         ax.plot(
             steps,
             [e.get("eval_train_mode_nll", math.nan) for e in evals],
             color=color,
+            linewidth=width,
             linestyle="--",
             label=f"{arm}: trained (dropout on)",
         )
@@ -147,7 +171,7 @@ def plot_curves(arms: dict[str, dict], path: str) -> None:
             ax.axvline(step, color=color, linestyle=":", linewidth=1)
     ax.set_xlabel("update")
     ax.set_ylabel("validation loss (cross-entropy per token)")
-    ax.set_title("Evaluated network solid, trained network dashed; dotted: first collapse")
+    ax.set_title("Evaluated network solid, trained network dashed; dotted: first collapse", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -512,6 +512,7 @@ def gradinit(
     callback: Callable[[dict[str, Any], GradInitSearch], None] | None = None,
     reduce: Callable[[list[torch.Tensor]], None] | None = None,
     progress_bar: bool = True,
+    show: Callable[[str], None] | None = None,
 ) -> GradInitResult:
     """Run the GradInit scale search on `model` in place and return the scales found.
 
@@ -529,6 +530,7 @@ def gradinit(
         callback: called after every iteration with its record and the search state.
         reduce: averages a list of tensors across data-parallel processes in place (see `GradInitSearch`).
         progress_bar: show a tqdm bar.
+        show: where the search's closing report goes; by default under the progress bar (at INFO without one).
 
     Raises:
         ValueError: before any work, for invalid arguments, a model with nothing to scale or no batches.
@@ -558,7 +560,7 @@ def gradinit(
         result = search.result(history)
     if skipped:
         logger.warning("%d GradInit batches of fewer than %d rows were skipped.", skipped, MIN_SEARCH_BATCH_ROWS)
-    _report_outcome(result, progress_bar)
+    _report_outcome(result, progress_bar, show)
     result.eta_rule = getattr(args, "gradinit_eta_rule", "set")
     _record_initialization(model, result)
     return result
@@ -638,11 +640,14 @@ def _iterate(search, batch, stream, callback, bar) -> tuple[list[dict[str, Any]]
     return history, skipped
 
 
-def _report_outcome(result: GradInitResult, progress_bar: bool) -> None:
-    """Show the search's report where its progress bar was (else at INFO), and its one warning, from one process."""
+def _report_outcome(result: GradInitResult, progress_bar: bool, show: Callable[[str], None] | None) -> None:
+    """Show the search's report (to `show`, else where its progress bar was, else at INFO), and its one warning,
+    from one process."""
     report = search_report(result)
     text = "\n".join(report_lines(report))
-    if progress_bar:
+    if show is not None:
+        show(text)
+    elif progress_bar:
         tqdm.write(text, file=sys.stderr)
     else:
         logger.info("%s", text)

@@ -11,7 +11,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -193,6 +193,10 @@ class GradInitTrainer(Seq2SeqTrainer):
         if self.args.gradinit and self.args.gradinit_push_to_hub and self.is_world_process_zero():
             # As Trainer does for push_to_hub: a Hub problem surfaces now, before any work.
             check_hub_access(self.args.gradinit_repo_id, private=self.args.hub_private_repo, token=self.args.hub_token)
+        # Where the trainer's own messages go (None: under the progress bars), and whether training without warmup
+        # gets its warning: `compare` sends the messages to each arm's log and is the comparison the warning advises.
+        self.show_message: Callable[[str], None] | None = None
+        self.warn_without_warmup = True
         self._search_logs = _KeepSearchLogs()
         self.add_callback(self._search_logs)
         self._lengths: tuple[Any, Any] | None = None  # (dataset, its example lengths)
@@ -247,7 +251,7 @@ class GradInitTrainer(Seq2SeqTrainer):
                 )
             else:
                 self.gradinit()
-        if self.args.trains_without_warmup and self.is_world_process_zero():
+        if self.args.trains_without_warmup and self.warn_without_warmup and self.is_world_process_zero():
             logger.warning(WITHOUT_WARMUP_WARNING)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
 
@@ -341,6 +345,7 @@ class GradInitTrainer(Seq2SeqTrainer):
                 callback=self._gradinit_logger(),
                 reduce=self._mean_across_processes if distributed else None,
                 progress_bar=not args.disable_tqdm and self.is_local_process_zero(),
+                show=self.show_message if self.is_local_process_zero() else None,
             )
         if distributed:
             # DDP would broadcast the main process's weights and hide a divergence: check before it wraps.
@@ -449,8 +454,11 @@ class GradInitTrainer(Seq2SeqTrainer):
 
     def _show(self, message: str) -> None:
         """A line the user sees by default, once: written under the progress bars by the main process (logged at
-        INFO where INFO is shown, and when the bars are off)."""
-        if logger.isEnabledFor(logging.INFO) or self.args.disable_tqdm:
+        INFO where INFO is shown, and when the bars are off), or to `show_message` when set."""
+        if self.show_message is not None:
+            if self.is_local_process_zero():
+                self.show_message(message)
+        elif logger.isEnabledFor(logging.INFO) or self.args.disable_tqdm:
             logger.info(message)
         elif self.is_local_process_zero():
             tqdm.write(message, file=sys.stderr)

@@ -1,6 +1,7 @@
 """docs/compare.md ("Comparing with warmup on your task"): its command and its Python blocks, run exactly as
 written."""
 
+import json
 import os
 import re
 import shlex
@@ -30,11 +31,26 @@ def test_the_compare_command_runs_as_written_on_the_shipped_sample(tmp_path):
     summary = (folder / "summary.md").read_text()
     for arm in ("none", "warmup", "gradinit"):
         assert f"| {arm} |" in summary
-    assert summary in out.stdout  # the command prints it
+    # Quiet: one line per arm and the verdict on standard output; the raw records in each arm's log, no advice to
+    # compare from inside compare.
+    verdict = next(line for line in summary.splitlines() if line.startswith("**Verdict:**"))
+    assert out.stdout.splitlines()[-2] == verdict
+    assert [
+        line.split()[1] for line in out.stdout.splitlines() if line.startswith("compare: ") and " done " in line
+    ] == [
+        "none",
+        "warmup",
+        "gradinit",
+    ]
+    assert len(out.stdout.splitlines()) == 5, out.stdout
+    assert "{'eval_loss'" not in out.stdout + out.stderr and "compare with a warmup run" not in out.stderr
+    assert "Writing model shards" not in out.stderr
+    logged = [json.loads(line) for line in (folder / "gradinit" / "log.jsonl").read_text().splitlines()]
+    assert sum("eval_nll" in r for r in logged) == 4 and any(
+        "GradInit search:" in r.get("message", "") for r in logged
+    )
     assert (folder / "curves.png").stat().st_size > 10_000
     # The search the text promises: objective steps within its 20 iterations.
-    import json
-
     search = json.loads((folder / "results.json").read_text())["arms"]["gradinit"]["search"]
     assert search["iterations"] == 20 and search["first_objective_step"] is not None
 

@@ -193,3 +193,24 @@ def test_the_monitor_changes_no_training_and_reaches_the_logged_record(tmp_path)
 def test_the_monitor_refuses_a_bad_row_count():
     with pytest.raises(ValueError, match="max_rows"):
         StabilityCallback(None, max_rows=0)
+
+
+@pytest.mark.parametrize(
+    "spread_on, flagged",
+    [(0.01, False), (0.029, False), (0.03, True), (0.2, True)],  # × 1, × 2.9, × 3, × 20 the dropout-off spread
+)
+def test_the_collapse_rule_needs_the_trained_network_3_times_more_spread(spread_on, flagged):
+    """The rule as its docstring states it, with the loss gap met and the evaluated spread (0.01) under the 0.03
+    floor: flagged only when the spread with dropout on is at least 3 times the spread with dropout off. Equal
+    spreads are a network collapsed with dropout on too, not the evaluated network alone."""
+    from hf_gradinit.stability_callback import collapsed_stacks
+
+    record = {
+        "eval_subset_nll": 7.5,
+        "eval_train_mode_nll": 6.0,  # 1.5 below: the loss gap (0.2) is met
+        "eval_spread/decoder_5": 0.01,
+        "eval_train_mode_spread/decoder_5": spread_on,
+        "eval_spread/encoder": 0.5,
+        "eval_train_mode_spread/encoder": 0.5,
+    }
+    assert collapsed_stacks(record) == (["decoder_5"] if flagged else [])
