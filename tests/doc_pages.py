@@ -44,3 +44,33 @@ def run_command(command: str, folder, timeout: int) -> subprocess.CompletedProce
     return subprocess.run(
         ["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+CONTINUES_QUICK_START = re.compile(r"continues\s+the\s+\[Quick\s+start\]\(quickstart\.md\)")
+
+
+def page_script(page: str, quick_try: dict[str, str] | None = None) -> str:
+    """The page's python blocks, top to bottom, as one script, after the Quick start's when the page says it
+    continues it. `quick_try` ({"gradinit_iters=780": "gradinit_iters=40"}) swaps only what a block names, on the
+    same line, as the number to change for a quick try ("40 for a quick try")."""
+    code = "\n".join(code for lang, code, _ in blocks(page) if lang == "python")
+    for old, new in (quick_try or {}).items():
+        number = new.split("=", 1)[1]
+        lines = [line for line in code.splitlines() if old in line]
+        assert lines and all(f"{number} for a quick try" in line for line in lines), (page, old, lines)
+        code = code.replace(old, new)
+    if CONTINUES_QUICK_START.search(text(page)):
+        code = block("docs/quickstart.md") + "\n" + code
+    return code
+
+
+def run_page(page: str, folder, quick_try=None, then: str = "", env=None, timeout: int = 900):
+    """`page_script(page, quick_try)` in a fresh interpreter, from `folder` beside the repository's `examples/` (as
+    from the repository's root), followed by `then`: code of the test's that reads what the page made."""
+    if not os.path.exists(os.path.join(folder, "examples")):
+        os.symlink(os.path.join(ROOT, "examples"), os.path.join(folder, "examples"))
+    path = os.path.join(folder, "page.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page_script(page, quick_try) + "\n" + then)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run([sys.executable, path], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)

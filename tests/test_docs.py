@@ -1,25 +1,32 @@
-"""The documentation's code, run exactly as written, on a tiny model and data the test provides under the names
-the pages use (`model`, `tokenizer`, `train_dataset`, `batches`); and every code block of the README and docs/
-either runs in a test or says why it cannot."""
+"""The documentation's code, run exactly as written in a fresh interpreter: a page complete in itself, or one that
+says it continues the Quick start after the Quick start's code, with no name supplied by the tests; and every code
+block of the README and docs/ either runs in a test or says why it cannot."""
 
+import json
 import os
 import re
 
-from doc_pages import ROOT, block, blocks, pages, run_command
-from helpers import batches, tiny_bart, tiny_tokenizer, tokenized_dataset
+from doc_pages import ROOT, block, blocks, pages, run_command, run_page
 
 RUNS_IN = re.compile(r"<!-- runs in (tests/[\w]+\.py)::(\w+) -->")
 NOT_RUN = re.compile(r"not run by the tests: \S", re.I)
 
 
-def run_trainer_block(page, tmp_path, monkeypatch):
-    """The trainer code of `page`, on a tiny model and dataset; returns its `trainer`."""
-    monkeypatch.chdir(tmp_path)
-    tokenizer = tiny_tokenizer()
-    model = tiny_bart(d_model=8, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=16, decoder_ffn_dim=16)
-    namespace = {"model": model, "tokenizer": tokenizer, "train_dataset": tokenized_dataset(tokenizer, 24)}
-    exec(block(page), namespace)
-    return namespace["trainer"]
+QUICK_TRY = {"gradinit_iters=780": "gradinit_iters=40"}  # what the pages name as the number to change for a try
+
+
+def page_result(proc) -> dict:
+    """What the test's own code printed after the page's: one line `PAGE {json}`."""
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PAGE "))[5:])
+
+
+TRAINER_RESULT = """
+import json
+result = trainer.gradinit_result
+print("PAGE", json.dumps({"iterations": result.iterations, "steps": trainer.state.global_step,
+    "initialization": result.initialization, "eta": result.arguments["gradinit_eta"]}))
+"""
 
 
 def test_every_block_runs_in_a_test_or_says_why_not():
@@ -74,22 +81,64 @@ def test_quick_start_runs_as_written(tmp_path, monkeypatch, capsys):
         assert abs(start / int(shown[0]) - 1) < 5e-3 and abs(end / int(shown[1]) - 1) < 5e-3, (page, start, end)
 
 
-def test_using_the_trainer(tmp_path, monkeypatch):
-    trainer = run_trainer_block("docs/trainer.md", tmp_path, monkeypatch)
-    assert trainer.gradinit_result.iterations == 780 and trainer.state.global_step > 0
-    assert trainer.gradinit_result.report()["first_objective_step"] is not None
+def test_using_the_trainer(tmp_path):
+    result = page_result(run_page("docs/trainer.md", tmp_path, QUICK_TRY, then=TRAINER_RESULT))
+    assert result["iterations"] == 40 and result["steps"] == 162  # 3 epochs of 432 pairs in batches of 8
+    assert result["initialization"] == "fairseq" and result["eta"] == 1e-3  # 2 × learning_rate
     assert (tmp_path / "out" / "gradinit" / "scales.json").exists()
 
 
-def test_without_the_trainer(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    model = tiny_bart()
-    namespace = {"model": model, "batches": batches(tiny_tokenizer(), model, 3)}
-    exec(block("docs/without-trainer.md"), namespace)
-    result = namespace["result"]
-    assert result.iterations == 780 and result.initialization == "fairseq"
-    assert result.report()["first_objective_step"] is not None
+def test_without_the_trainer(tmp_path):
+    then = """
+import json
+print("PAGE", json.dumps({"iterations": result.iterations, "initialization": result.initialization,
+    "eta": result.arguments["gradinit_eta"], "scales": len(result.scales)}))
+"""
+    result = page_result(run_page("docs/without-trainer.md", tmp_path, QUICK_TRY, then=then))
+    assert result["iterations"] == 40 and result["initialization"] == "fairseq" and result["eta"] == 1e-3
+    assert result["scales"] > 50
     assert (tmp_path / "init" / "scales.json").exists()
+
+
+def _names(code: str) -> tuple[set, set]:
+    """(names the code reads, names it binds: assignments, imports, definitions)."""
+    import ast
+    import builtins
+
+    read, bound = set(), set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    return read - set(dir(builtins)), bound
+
+
+def test_a_page_that_continues_the_quick_start_reads_only_what_it_or_the_quick_start_defines():
+    """A page's python blocks are complete in themselves, or the page says it continues the Quick start and the
+    names it reads but does not define are the Quick start's (its sentence is then true and needed)."""
+    from doc_pages import CONTINUES_QUICK_START, text
+
+    _, quick_start = _names(block("docs/quickstart.md"))
+    continuing = []
+    for page in pages():
+        code = "\n".join(c for lang, c, _ in blocks(page) if lang == "python")
+        if not code or page in ("README.md", "docs/quickstart.md"):
+            continue
+        read, bound = _names(code)
+        missing = read - bound
+        if CONTINUES_QUICK_START.search(text(page)):
+            continuing.append(page)
+            assert missing and missing <= quick_start, (page, missing - quick_start)
+        else:
+            assert not missing, (page, missing)
+    assert {"docs/trainer.md", "docs/without-trainer.md", "docs/token-budgets.md", "docs/compare.md"} <= set(
+        continuing
+    )
 
 
 def test_docstring_examples():
@@ -101,11 +150,27 @@ def test_docstring_examples():
     assert tried > 0 and failures == 0
 
 
-def test_token_budgets(tmp_path, monkeypatch):
-    trainer = run_trainer_block("docs/token-budgets.md", tmp_path, monkeypatch)
-    assert trainer.gradinit_result.iterations == 780 and trainer.state.global_step > 0
-    assert trainer.gradinit_result.report()["first_objective_step"] is not None
-    assert trainer.get_train_dataloader().batch_sampler.max_tokens == 4096
+def test_token_budgets(tmp_path):
+    then = (
+        TRAINER_RESULT
+        + """
+print("PAGE", json.dumps({"max_tokens": trainer.get_train_dataloader().batch_sampler.max_tokens}))
+"""
+    )
+    proc = run_page("docs/token-budgets.md", tmp_path, {"gradinit_iters=780": "gradinit_iters=10"}, then=then)
+    result = page_result(proc)
+    assert result["iterations"] == 10 and result["steps"] > 0
+    budget = json.loads([line for line in proc.stdout.splitlines() if line.startswith("PAGE ")][1][5:])
+    assert budget["max_tokens"] == 4096
+
+
+def test_the_hub_page_pushes_as_written(hub, tmp_path):
+    from hub_server import client_env
+
+    proc = run_page("docs/hub.md", tmp_path, then=TRAINER_RESULT, env=client_env(hub, tmp_path))
+    assert page_result(proc)["iterations"] == 40
+    files = set(hub.state.repos["you/transformer-gradinit-init"]["files"])
+    assert {"model.safetensors", "scales.json", "README.md"} <= files
 
 
 def test_the_translation_example_on_the_shipped_sample_runs_as_written(tmp_path):

@@ -9,7 +9,7 @@ import subprocess
 
 from transformers import Seq2SeqTrainer
 
-from doc_pages import blocks
+from doc_pages import blocks, run_page
 from helpers import HF_GRADINIT, collator, tiny_bart, tiny_tokenizer, tokenized_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,23 +67,24 @@ def _names():
     }
 
 
-def test_compare_in_python_runs_as_written(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    namespace = _names()
-    exec(_blocks("python")[0], namespace)
-    results = namespace["results"]
-    assert list(results["arms"]) == ["none", "warmup", "gradinit"] and results["same_initial_weights"]
-    assert [e["step"] for e in results["arms"]["warmup"]["evaluations"]] == [10, 20, 30, 40]
-    assert "| gradinit |" in capsys.readouterr().out
-
-
-def test_the_callback_on_a_plain_seq2seq_trainer_runs_as_written(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    namespace = _names()
-    exec(_blocks("python")[1], namespace)
-    records = [r for r in namespace["trainer"].state.log_history if "eval_loss" in r]
-    assert [r["step"] for r in records] == [20, 40, 60]
-    assert all("eval_train_mode_nll" in r and r["eval_collapsed"] == 0.0 for r in records)
+def test_compare_in_python_runs_as_written(tmp_path):
+    """Both Python blocks of the page, after the Quick start (which the page says they continue), in one fresh
+    interpreter: `compare`, then the StabilityCallback on a plain Seq2SeqTrainer with the same model and data."""
+    then = """
+import json
+records = [r for r in trainer.state.log_history if "eval_loss" in r]
+print("PAGE", json.dumps({"arms": list(results["arms"]), "same": results["same_initial_weights"],
+    "warmup_steps": [e["step"] for e in results["arms"]["warmup"]["evaluations"]],
+    "monitor_steps": [r["step"] for r in records],
+    "monitored": all("eval_train_mode_nll" in r and "eval_collapsed" in r for r in records)}))
+"""
+    proc = run_page(PAGE, tmp_path, then=then)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PAGE "))[5:])
+    assert result["arms"] == ["none", "warmup", "gradinit"] and result["same"]
+    assert result["warmup_steps"] == [10, 20, 30, 40]
+    assert result["monitor_steps"] == [20, 40, 60] and result["monitored"]
+    assert "| gradinit |" in proc.stdout and "**Verdict:**" in proc.stdout
 
 
 def _docstring_block(obj) -> str:

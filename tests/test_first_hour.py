@@ -223,3 +223,34 @@ def test_init_help_is_the_argument_classes_help_and_needs_neither_torch_nor_tran
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("[]"), proc.stderr[-2000:]
+
+
+def test_the_top_level_help_lists_each_command_on_one_line(capsys):
+    from hf_gradinit.cli import COMMANDS, main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert exit_.value.code == 0
+    listed = [line.split()[0] for line in text.split("commands:\n")[1].split("\n\n")[0].splitlines()]
+    assert listed == list(COMMANDS) == ["init", "push", "compare"]
+
+
+def test_compare_help_shows_its_own_flags_with_their_defaults_and_needs_no_torch():
+    """The defaults shown are the code's: the default arms, GradInitConfig's warmup_steps, the evaluation count."""
+    from hf_gradinit import GradInitConfig
+    from hf_gradinit.comparison import DEFAULT_ARMS, EVALUATIONS_PER_RUN
+
+    probe = (
+        "import sys; from hf_gradinit.cli import main; main(['compare', '--help']); print(sorted(m for m in "
+        "('torch', 'transformers') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    text = proc.stdout
+    assert proc.returncode == 0 and text.strip().endswith("[]"), proc.stderr[-2000:]
+    assert text.startswith("usage: hf-gradinit compare")
+    assert f"  --arms (default: {','.join(DEFAULT_ARMS)})\n" in text
+    assert f"  --warmup_steps (default: {GradInitConfig('x').warmup_steps:g})\n" in text
+    assert f"  --eval_steps (default: {EVALUATIONS_PER_RUN} evaluations a run)\n" in text
+    assert "  --overwrite_output_dir (default: off)\n" in text and "  --report (default: off)\n" in text
+    assert "hf-gradinit init --help" in text

@@ -33,10 +33,26 @@ def test_model_arguments_refuse_inconsistent_choices():
         ModelArguments()
     with pytest.raises(ValueError, match="--config_overrides"):
         ModelArguments(model_name_or_path="x", config_overrides="d_model=8")
-    with pytest.raises(ValueError, match="--train_tokenizer"):
-        ModelArguments(model_type="bart")
     with pytest.raises(ValueError, match="--model_type 'gpt2'"):
         ModelArguments(model_type="gpt2", train_tokenizer=True)
+
+
+def test_a_tokenizer_the_caller_made_needs_no_tokenizer_flag_but_the_command_line_needs_one(tmp_path, monkeypatch):
+    """`build_model(ModelArguments(model_type=...), tokenizer, ...)` with a tokenizer of one's own (the Quick start's
+    way) takes no --train_tokenizer; the command line, which has no tokenizer but what its flags name, refuses
+    flags that name none before it reads any data."""
+    from helpers import tiny_tokenizer
+
+    from hf_gradinit.translation import build_model, prepare
+    from hf_gradinit.translation import setup as setup_module
+
+    model = build_model(ModelArguments(model_type="transformer", init="fairseq"), tiny_tokenizer(), "de", "en")
+    assert model.config.vocab_size == len(tiny_tokenizer())
+    model_args, data_args, args = _parse(tmp_path)
+    model_args.train_tokenizer = False
+    monkeypatch.setattr(setup_module, "load_raw_datasets", lambda *a, **k: pytest.fail("data read before the check"))
+    with pytest.raises(ValueError, match="needs a tokenizer: pass --train_tokenizer or --tokenizer_name"):
+        prepare(model_args, data_args, args)
 
 
 def _parse(tmp_path, *flags):

@@ -87,10 +87,6 @@ class ModelArguments:
             raise ValueError(
                 "--config_overrides and --preset only apply to models trained from scratch (--model_type)."
             )
-        if self.model_name_or_path is None and self.tokenizer_name is None and not self.train_tokenizer:
-            raise ValueError(
-                "A model trained from scratch needs a tokenizer: pass --train_tokenizer or --tokenizer_name."
-            )
         if self.vocab_size < 16:
             raise ValueError(f"--vocab_size must be at least 16, got {self.vocab_size}.")
 

@@ -15,7 +15,7 @@ from ..config import GradInitConfig
 from .arguments import DataTrainingArguments, ModelArguments
 from .data import load_raw_datasets, tokenize_datasets
 from .modeling import PRESET_ALTERNATIVES, TRAINING_PRESETS, build_model
-from .tokenizer import load_or_train_tokenizer
+from .tokenizer import check_tokenizer_source, load_or_train_tokenizer
 
 
 class _NamedDefaultsHelpFormatter(ArgumentDefaultsHelpFormatter):
@@ -86,6 +86,7 @@ def prepare(model_args: ModelArguments, data_args: DataTrainingArguments, traini
     Returns `(tokenizer, model, tokenized_splits)`. Raises before any heavy work when a split the run needs is
     missing.
     """
+    check_tokenizer_source(model_args)
     raw_datasets = load_raw_datasets(data_args, cache_dir=model_args.cache_dir, token=model_args.token)
     for needed, split in (("do_train", "train"), ("do_eval", "validation"), ("do_predict", "test")):
         if getattr(training_args, needed) and split not in raw_datasets:

@@ -58,6 +58,13 @@ def _both_sides(dataset, source_lang: str, target_lang: str, batch_size: int = 1
             yield pair[target_lang]
 
 
+def check_tokenizer_source(model_args) -> None:
+    """Refuse, before any work, flags that name no tokenizer: a model trained from scratch has none of its own. (A
+    caller that builds the model with `build_model` from a tokenizer it made needs none of these flags.)"""
+    if model_args.model_name_or_path is None and model_args.tokenizer_name is None and not model_args.train_tokenizer:
+        raise ValueError("A model trained from scratch needs a tokenizer: pass --train_tokenizer or --tokenizer_name.")
+
+
 def load_or_train_tokenizer(model_args, data_args, raw_datasets) -> PreTrainedTokenizerFast:
     """`--train_tokenizer`: a joint vocabulary from the training split; otherwise the pretrained tokenizer."""
     if model_args.train_tokenizer:
