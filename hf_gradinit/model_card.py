@@ -20,9 +20,13 @@ _INITIALIZATIONS = {
 
 
 def model_kind(config) -> str:
-    """What a card calls the model: the layout it was built as, when its config records one (`--model_type
-    transformer` is fairseq's Transformer held in Marian's classes), else its `model_type`."""
-    return getattr(config, "layout", None) or config.model_type
+    """What a card calls the model, a noun phrase: the layout it was built as, when its config records one
+    (`--model_type transformer`: "fairseq Post-LN Transformer in Marian's classes"), else "<model_type> model"."""
+    layout = getattr(config, "layout", None)
+    if layout:
+        # "fairseq Post-LN Transformer (in Marian's classes)", as configs record it: no parenthesis in a sentence.
+        return layout.replace(" (in ", " in ").rstrip(")")
+    return f"{config.model_type} model"
 
 
 def hub_base_model(model) -> str | None:
@@ -87,7 +91,7 @@ def is_data_file(name: str) -> bool:
 def build_model_card(
     *,
     model_name: str,
-    model_type: str,
+    model_type: str,  # what the card calls the model, a noun phrase (`model_kind`): "bart model"
     base_model: str | None,
     datasets: list[str] | None = None,
     languages: list[str] | None = None,
@@ -121,13 +125,14 @@ def build_model_card(
     if initialization_only:
         of_base = f" from `{base_model}`" if base_model else ""
         origin = (
-            f"A GradInit initialization of a {model_type} model{of_base}, searched{on_data}. It has not been trained "
+            f"A GradInit initialization of a {model_type}{of_base}, with scales searched{on_data}. It has not been "
+            "trained "
             "yet: it is a starting point for training, meant for training without warmup."
         )
     elif base_model:
-        origin = f"This {model_type} model is a fine-tuned version of [`{base_model}`](https://huggingface.co/{base_model}){on_data}."
+        origin = f"This {model_type} is a fine-tuned version of [`{base_model}`](https://huggingface.co/{base_model}){on_data}."
     else:
-        origin = f"This {model_type} model was trained from scratch{on_data}."
+        origin = f"This {model_type} was trained from scratch{on_data}."
     sections = [f"# {model_name}", "", origin, ""]
     if metrics:
         sections += ["## Results", "", "| metric | value |", "|---|---:|"]

@@ -206,3 +206,31 @@ def test_the_arguments_page_is_every_field_with_its_own_help():
     assert {"max_tokens", "stability_monitor", "gradinit_eta", "warmup_steps"} <= names
     assert not names & {"learning_rate", "gradinit_gamma", "output_dir"}
     assert "see its help" in next(row for row in own.splitlines() if row.startswith("| `gradinit_eta` "))
+
+
+def test_every_folder_the_docs_write_is_ignored_by_git():
+    """Run from the repository's root, the documented commands and examples leave their output folders out of
+    `git status`."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("git") is None or not os.path.isdir(os.path.join(ROOT, ".git")):
+        pytest.skip("not a git checkout")
+    patterns = (
+        r"--output_dir[ =]([\w./-]+)",
+        r'output_dir="([\w./-]+)"',
+        r'Seq2SeqTrainingArguments\("([\w./-]+)"',
+        r'\.save\("([\w./-]+)"\)',
+    )
+    written = set()
+    for page in pages():
+        for language, code, _ in blocks(page):
+            if language in ("bash", "python"):
+                for pattern in patterns:
+                    written |= {path.rstrip("/") for path in re.findall(pattern, code)}
+    assert {"out", "cmp", "compare-demo", "init"} <= written
+    probes = [f"{path}/probe.json" for path in sorted(written)]
+    proc = subprocess.run(["git", "check-ignore", *probes], cwd=ROOT, capture_output=True, text=True)
+    assert sorted(proc.stdout.split()) == sorted(probes), f"not ignored: {sorted(set(probes) - set(proc.stdout.split()))}"
