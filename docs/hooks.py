@@ -5,7 +5,10 @@
 - `<!-- include: FILE -->`: a repository file's text (the changelog, BENCHMARKS.md's answers), its links made
   relative to the page.
 - `benchmarks/results/`: the committed results (plots, JSON, summaries) are published beside the pages that cite
-  them.
+  them. Pages link them as the repository lays them out (`../benchmarks/results/...` from `docs/`), so that the
+  links work on GitHub too; the site's links are made relative to the published copies.
+- `<!-- github-only -->`: a line for readers of the page on GitHub (where an include shows nothing), left out of
+  the site.
 """
 
 import dataclasses
@@ -68,7 +71,25 @@ def _include(name: str, page_path: str) -> str:
     return text
 
 
+def _results_link(target: str, page_path: str) -> str:
+    """A link written relative to the page's file in the repository, made relative to the page in the site when it
+    points into `benchmarks/results/` (published at the site's root, as in the repository)."""
+    page_dir = os.path.dirname(page_path)
+    in_repository = os.path.normpath(os.path.join("docs", page_dir, target))
+    if not in_repository.startswith("benchmarks/results/"):
+        return target
+    return os.path.relpath(in_repository, page_dir or ".")
+
+
 def on_page_markdown(markdown, page, config, files):
+    markdown = "".join(
+        line for line in markdown.splitlines(keepends=True) if not line.startswith("<!-- github-only -->")
+    )
+    markdown = re.sub(
+        r"\]\(((?:\.\./)+benchmarks/results/[^)]+)\)",
+        lambda m: "](" + _results_link(m.group(1), page.file.src_uri) + ")",
+        markdown,
+    )
     markdown = re.sub(
         r"<!-- arguments: ([\w.]+)(?: (\w+))? -->",
         lambda m: arguments_table(m.group(1), m.group(2) or ""),

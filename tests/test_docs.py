@@ -233,4 +233,51 @@ def test_every_folder_the_docs_write_is_ignored_by_git():
     assert {"out", "cmp", "compare-demo", "init"} <= written
     probes = [f"{path}/probe.json" for path in sorted(written)]
     proc = subprocess.run(["git", "check-ignore", *probes], cwd=ROOT, capture_output=True, text=True)
-    assert sorted(proc.stdout.split()) == sorted(probes), f"not ignored: {sorted(set(probes) - set(proc.stdout.split()))}"
+    assert sorted(proc.stdout.split()) == sorted(probes), (
+        f"not ignored: {sorted(set(probes) - set(proc.stdout.split()))}"
+    )
+
+
+def _relative_links(path: str) -> list[str]:
+    source = re.sub(r"```.*?```", "", open(os.path.join(ROOT, path), encoding="utf-8").read(), flags=re.S)
+    found = re.findall(r"\]\(([^)\s]+)\)", source)
+    return [t.split("#")[0] for t in found if not re.match(r"[a-z]+:", t) and not t.startswith("#")]
+
+
+def test_every_link_and_image_works_on_github():
+    """Read on GitHub, a page's links resolve relative to its file: every one must name a file of the repository
+    (the site's hook makes them relative to the published pages; `mkdocs build --strict` checks the site)."""
+    import glob
+
+    broken = []
+    for path in ["README.md", "BENCHMARKS.md", "CHANGELOG.md"] + pages()[1:]:
+        for target in _relative_links(path):
+            if not os.path.exists(os.path.normpath(os.path.join(ROOT, os.path.dirname(path), target))):
+                broken.append(f"{path}: {target}")
+    assert not broken, broken
+    # A page that only includes a file would be empty on GitHub: it says where to read it.
+    for path in glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True):
+        text = open(path, encoding="utf-8").read()
+        visible = re.sub(r"<!--.*?-->", "", text, flags=re.S).strip()
+        assert visible, f"{os.path.relpath(path, ROOT)} shows nothing on GitHub"
+
+
+def test_the_site_drops_the_github_only_lines_and_links_results_from_the_page():
+    import importlib.util
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", os.path.join(ROOT, "docs", "hooks.py"))
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+
+    def page(src):
+        return SimpleNamespace(file=SimpleNamespace(src_uri=src))
+
+    index = hooks.on_page_markdown(open(os.path.join(ROOT, "docs", "index.md")).read(), page("index.md"), {}, None)
+    assert "on GitHub, read" not in index and index.startswith(open(os.path.join(ROOT, "README.md")).read()[:40])
+    compare = open(os.path.join(ROOT, "docs", "compare.md")).read()
+    assert "](../benchmarks/results/compare_2v/curves.png)" in compare
+    site = hooks.on_page_markdown(compare, page("compare.md"), {}, None)
+    assert "](benchmarks/results/compare_2v/curves.png)" in site and "](../benchmarks/results/" not in site
+    deep = hooks.on_page_markdown("![x](../../benchmarks/results/a.png)", page("benchmarks/p.md"), {}, None)
+    assert deep == "![x](results/a.png)"
