@@ -200,6 +200,7 @@ class GradInitTrainer(Seq2SeqTrainer):
         self._search_logs = _KeepSearchLogs()
         self.add_callback(self._search_logs)
         self._lengths: tuple[Any, Any] | None = None  # (dataset, its example lengths)
+        self._rows_trained = 0  # by this call of train(): what train_samples_per_second counts with max_tokens
         self._token_nll: TokenNll | None = None  # set while an evaluation runs
         if args.stability_monitor and self.eval_dataset is not None:
             self.add_callback(StabilityCallback(self, max_rows=args.stability_monitor_rows))
@@ -251,9 +252,24 @@ class GradInitTrainer(Seq2SeqTrainer):
                 )
             else:
                 self.gradinit()
+        self._rows_trained = 0
         if self.args.trains_without_warmup and self.warn_without_warmup and self.is_world_process_zero():
             logger.warning(WITHOUT_WARMUP_WARNING)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        batch_rows = inputs.get("labels", inputs.get("input_ids"))
+        self._rows_trained += batch_rows.shape[0] if batch_rows is not None else 0
+        return super().training_step(model, inputs, num_items_in_batch)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "train_samples_per_second" in logs and self.args.max_tokens is not None and logs.get("train_runtime"):
+            # The Trainer counts per_device_train_batch_size rows a step; a token-budget batch holds as many rows as
+            # fit its budget. The rows this call trained, on every process, over its runtime.
+            rows = torch.tensor(float(self._rows_trained), device=self.args.device)
+            rows = self.accelerator.reduce(rows, reduction="sum").item()
+            logs["train_samples_per_second"] = round(rows / logs["train_runtime"], 3)
+        super().log(logs, start_time)
 
     def get_train_dataloader(self):
         """Row batches as the Trainer makes them, or token-budget batches when `args.max_tokens` is set."""

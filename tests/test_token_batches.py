@@ -174,6 +174,24 @@ def test_trainer_searches_and_trains_on_their_own_budgets(tmp_path):
     assert "- max_tokens (per device): 40\n" in (tmp_path / "out" / "README.md").read_text()
 
 
+def test_train_samples_per_second_counts_the_rows_of_token_budget_batches(tmp_path):
+    """max_steps of exactly two epochs of token-budget batches train every example twice (120 rows of the 60),
+    whatever the batches hold; the Trainer's own count is per_device_train_batch_size (8) rows a step."""
+    tok, model = tiny_tokenizer(), tiny_bart()
+    probe = GradInitTrainer(
+        model, _config(tmp_path, max_tokens=40), _varied_dataset(), data_collator=collator(tok, model)
+    )
+    steps = 2 * len(probe.get_train_dataloader())
+    args = _config(tmp_path, max_tokens=40, gradinit=False, max_steps=steps)
+    trainer = GradInitTrainer(model, args, _varied_dataset(), data_collator=collator(tok, model))
+    metrics = trainer.train().metrics
+    assert trainer.state.global_step == steps and steps * args.per_device_train_batch_size != 120
+    rows = metrics["train_samples_per_second"] * metrics["train_runtime"]
+    assert abs(rows / 120 - 1) < 1e-2, (rows, steps)
+    logged = [r for r in trainer.state.log_history if "train_runtime" in r][0]
+    assert logged["train_samples_per_second"] == metrics["train_samples_per_second"]
+
+
 def test_search_falls_back_to_the_training_budget_and_rows(tmp_path):
     args = _config(tmp_path, max_tokens=50)
     assert args.search_max_tokens == 50
