@@ -281,3 +281,12 @@ def test_the_site_drops_the_github_only_lines_and_links_results_from_the_page():
     assert "](benchmarks/results/compare_2v/curves.png)" in site and "](../benchmarks/results/" not in site
     deep = hooks.on_page_markdown("![x](../../benchmarks/results/a.png)", page("benchmarks/p.md"), {}, None)
     assert deep == "![x](results/a.png)"
+
+
+def test_ci_runs_the_readmes_test_command():
+    """`.ci/run` installs from the repository's files and runs the test command the README gives its users."""
+    install = block("README.md", "bash")
+    command = next(line.split("#")[0].strip() for line in install.splitlines() if "pytest" in line)
+    ci = open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8").read().splitlines()
+    assert command in [line.strip() for line in ci], command
+    assert any(line.strip().startswith("python -m pip install") and "torch==2.13.0" in line for line in ci)

@@ -43,6 +43,20 @@ def test_the_compare_command_runs_as_written_on_the_shipped_sample(tmp_path):
         "gradinit",
     ]
     assert len(out.stdout.splitlines()) == 5, out.stdout
+    # The output the page shows is this run's: the same lines, numbers within 0.01 (another machine's arithmetic),
+    # durations aside.
+    (shown,) = _blocks("text")
+
+    def words_and_numbers(text):
+        text = re.sub(r"done in \d+ (s|min|h)", "done", text)
+        numbers = [float(n) for n in re.findall(r"\d+\.\d+", text)]
+        return re.sub(r"\d+\.\d+", "#", text).split(), numbers
+
+    (shown_words, shown_numbers), (run_words, run_numbers) = words_and_numbers(shown), words_and_numbers(out.stdout)
+    assert shown_words == run_words
+    assert len(shown_numbers) == len(run_numbers) and all(
+        abs(a - b) <= 0.01 for a, b in zip(shown_numbers, run_numbers)
+    )
     assert "{'eval_loss'" not in out.stdout + out.stderr and "compare with a warmup run" not in out.stderr
     assert "Writing model shards" not in out.stderr
     logged = [json.loads(line) for line in (folder / "gradinit" / "log.jsonl").read_text().splitlines()]
