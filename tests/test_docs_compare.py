@@ -96,8 +96,8 @@ print("PAGE", json.dumps({"arms": list(results["arms"]), "same": results["same_i
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PAGE "))[5:])
     assert result["arms"] == ["none", "warmup", "gradinit"] and result["same"]
-    assert result["warmup_steps"] == [10, 20, 30, 40]
-    assert result["monitor_steps"] == [20, 40, 60] and result["monitored"]
+    assert result["warmup_steps"] == [5, 10, 15, 20]
+    assert result["monitor_steps"] == [10, 20, 30] and result["monitored"]
     assert "| gradinit |" in proc.stdout and "**Verdict:**" in proc.stdout
 
 
