@@ -293,3 +293,30 @@ def test_local_files_with_one_column_per_language(tmp_path):
         load_raw_datasets(_data_args(train_file=str(path), source_column="src", target_column="tgt"))
     with pytest.raises(ValueError, match="--source_column and --target_column go together"):
         _data_args(train_file=str(path), source_column="src")
+
+
+def test_the_papers_preprocessing_lowercases_and_splits_punctuation_off_the_words_reversibly():
+    """`preprocessing="paper"`: what Moses tokenization and lowercasing do to fairseq's IWSLT'14 data, with the
+    text restored (lowercased) on decoding; the default keeps punctuation on its word and the case."""
+    import unicodedata
+
+    from helpers import translation_pairs
+
+    from hf_gradinit.translation import train_tokenizer
+
+    texts = [t for pair in translation_pairs(200) for t in pair] + ["Kabel r innen; (gut)... Ja!"] * 20
+    paper = train_tokenizer(texts, vocab_size=300, preprocessing="paper")
+    default = train_tokenizer(texts, vocab_size=300)
+
+    def is_punctuation(char):
+        return unicodedata.category(char).startswith("P")
+
+    sentence = texts[0] + " Kabel r innen; (GUT)... Ja!"  # characters the tokenizer saw in training
+    pieces = [p.lstrip("▁") for p in paper.tokenize(sentence)]
+    assert all(not (any(map(is_punctuation, p)) and any(c.isalpha() for c in p)) for p in pieces), pieces
+    assert paper.tokenize("Kabel") == paper.tokenize("kabel") and not any(c.isupper() for c in "".join(pieces))
+    assert paper.decode(paper(sentence)["input_ids"], skip_special_tokens=True) == sentence.lower()
+    glued = [p.lstrip("▁") for p in default.tokenize("Kabel r innen;")]
+    assert any(any(map(is_punctuation, p)) and any(c.isalpha() for c in p) for p in glued), glued
+    with pytest.raises(ValueError, match="preprocessing must be one of"):
+        train_tokenizer(texts, preprocessing="moses")

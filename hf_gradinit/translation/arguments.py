@@ -64,6 +64,16 @@ class ModelArguments:
         default="bpe",
         metadata={"help": "Tokenizer model to train: 'bpe' or 'unigram'.", "choices": ["bpe", "unigram"]},
     )
+    tokenizer_preprocessing: str = field(
+        default="sentencepiece",
+        metadata={
+            "help": "How a trained tokenizer prepares the text: 'sentencepiece' (NFKC, SentencePiece-style word "
+            "boundaries; punctuation stays on its word) or 'paper' (the GradInit paper's data, fairseq's "
+            "prepare-iwslt14.sh: also lowercased, punctuation split off the words, as Moses tokenizes). Default: "
+            "'sentencepiece', hf_gradinit 0.2's; 'paper' has not yet been measured against it.",
+            "choices": ["sentencepiece", "paper"],
+        },
+    )
     vocab_size: int = field(default=10000, metadata={"help": "Vocabulary size of a trained tokenizer."})
     cache_dir: str | None = field(default=None, metadata={"help": "Where to store downloaded models and datasets."})
     model_revision: str = field(default="main", metadata={"help": "Model version (branch, tag or commit)."})

@@ -12,12 +12,24 @@ logger = logging.getLogger(__name__)
 
 # The ids BART, FSMT and fairseq use: <s>=0, <pad>=1, </s>=2, <unk>=3.
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]
+# How the text is prepared before the subword model sees it.
+PREPROCESSINGS = {
+    "sentencepiece": "NFKC, SentencePiece-style word boundaries (punctuation stays on its word: 'innen;')",
+    # fairseq's prepare-iwslt14.sh, the GradInit paper's data: Moses tokenization (punctuation split off the words),
+    # lowercasing, then BPE. Here from `tokenizers`' parts, keeping the word boundaries so that decoding gives back
+    # the (lowercased) text rather than Moses' spaced tokens.
+    "paper": "NFKC, lowercased, punctuation split off the words ('innen', ';'), word boundaries kept",
+}
 
 
 def train_tokenizer(
-    texts: Iterable[str], tokenizer_type: str = "bpe", vocab_size: int = 10000
+    texts: Iterable[str], tokenizer_type: str = "bpe", vocab_size: int = 10000, preprocessing: str = "sentencepiece"
 ) -> PreTrainedTokenizerFast:
-    """Train a BPE or unigram tokenizer (NFKC, SentencePiece-style word boundaries, `</s>` appended)."""
+    """Train a BPE or unigram tokenizer with `</s>` appended; `preprocessing` is one of `PREPROCESSINGS`:
+    'sentencepiece' (NFKC, word boundaries as SentencePiece marks them) or 'paper' (the GradInit paper's data
+    preparation: also lowercased, punctuation split off the words)."""
+    if preprocessing not in PREPROCESSINGS:
+        raise ValueError(f"preprocessing must be one of {sorted(PREPROCESSINGS)}, got {preprocessing!r}.")
     if tokenizer_type == "bpe":
         model = models.BPE(unk_token="<unk>")
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)
@@ -29,8 +41,15 @@ def train_tokenizer(
     else:
         raise ValueError(f"tokenizer_type must be 'bpe' or 'unigram', got {tokenizer_type!r}.")
     backend = Tokenizer(model)
-    backend.normalizer = normalizers.NFKC()
-    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    if preprocessing == "paper":
+        backend.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+        # Word boundaries first (a '▁' where a space was), then each punctuation mark a piece of its own.
+        backend.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation("isolated")]
+        )
+    else:
+        backend.normalizer = normalizers.NFKC()
+        backend.pre_tokenizer = pre_tokenizers.Metaspace()
     backend.decoder = decoders.Metaspace()
     backend.train_from_iterator(texts, trainer=trainer)
     if backend.get_vocab_size() < vocab_size:
@@ -71,7 +90,9 @@ def load_or_train_tokenizer(model_args, data_args, raw_datasets) -> PreTrainedTo
         if "train" not in raw_datasets:
             raise ValueError("--train_tokenizer needs a training split (--train_file or a dataset with 'train').")
         texts = _both_sides(raw_datasets["train"], data_args.source_lang, data_args.target_lang)
-        return train_tokenizer(texts, model_args.tokenizer_type, model_args.vocab_size)
+        return train_tokenizer(
+            texts, model_args.tokenizer_type, model_args.vocab_size, model_args.tokenizer_preprocessing
+        )
     return AutoTokenizer.from_pretrained(
         model_args.tokenizer_name or model_args.model_name_or_path,
         cache_dir=model_args.cache_dir,
