@@ -176,23 +176,23 @@ def compare(
     check_call(folder, recorded_settings(folder), call, arms)
     bars = transformers_logging.is_progress_bar_enabled()
     transformers_logging.disable_progress_bar()  # a bar per saved checkpoint would bury the arms' own
+    trainer_kwargs = {"data_collator": data_collator, "processing_class": processing_class}
     try:
         for arm in arms:
-            _run_arm(
-                arm,
-                model,
-                args,
-                folder,
-                fingerprint,
-                is_main,
-                train_dataset,
-                eval_dataset,
-                data_collator=data_collator,
-                processing_class=processing_class,
-                compute_metrics=compute_metrics,
-                card_data=card_data,
-                settings=settings,
-            )
+            arm_dir = os.path.join(folder, arm)
+            if os.path.isfile(os.path.join(arm_dir, ARM_FILE)):
+                show(f"compare: {arm} finished already ({arm_dir}): not run again.")
+                continue
+            start = time.monotonic()
+            arm_args = arm_arguments(args, arm, arm_dir)
+            trainer = GradInitTrainer(copy.deepcopy(model), arm_args, train_dataset, eval_dataset, **trainer_kwargs)
+            trainer.gradinit_card_data = dict(card_data or {})
+            quiet(trainer, arm_dir)
+            if is_main:
+                write_settings(arm_dir, arm, arm_settings(arm_args.to_dict(), settings, fingerprint))
+            record = _train_arm(trainer, arm, arm_dir, fingerprint, compute_metrics, is_main)
+            if is_main:
+                show(arm_line(arm, arm_summary(record), time.monotonic() - start))
     finally:
         if bars:
             transformers_logging.enable_progress_bar()
@@ -204,44 +204,21 @@ def compare(
     return results
 
 
-def _run_arm(
-    arm,
-    model,
-    args,
-    folder,
-    fingerprint,
-    is_main,
-    train_dataset,
-    eval_dataset,
-    *,
-    compute_metrics,
-    card_data,
-    settings,
-    **trainer_kwargs,
-) -> None:
-    """Train one arm into `folder/<arm>` (or continue it from its last checkpoint), unless it finished already."""
-    arm_dir = os.path.join(folder, arm)
-    if os.path.isfile(os.path.join(arm_dir, ARM_FILE)):
-        show(f"compare: {arm} finished already ({arm_dir}): not run again.")
-        return
-    start = time.monotonic()
-    arm_args = arm_arguments(args, arm, arm_dir)
-    trainer = GradInitTrainer(copy.deepcopy(model), arm_args, train_dataset, eval_dataset, **trainer_kwargs)
-    trainer.gradinit_card_data = dict(card_data or {})
-    quiet(trainer, arm_dir)
-    if is_main:
-        write_settings(arm_dir, arm, arm_settings(arm_args.to_dict(), settings, fingerprint))
+def _train_arm(trainer, arm: str, arm_dir: str, fingerprint: str, compute_metrics, is_main: bool) -> dict | None:
+    """Train one arm (continuing it from its last checkpoint) and write its record; return the record (main
+    process)."""
     checkpoint = get_last_checkpoint(arm_dir) if os.path.isdir(arm_dir) else None
     if checkpoint:
         show(f"compare: {arm} continues from {checkpoint}.")
     trainer.train(resume_from_checkpoint=checkpoint)
     final = _final_evaluation(trainer, compute_metrics)
+    record = None
     if is_main:
         search = _search_report(trainer, arm_dir)
         record = arm_record(arm, trainer.state.log_history, final, search, trainer.args, fingerprint)
         write_atomically(os.path.join(arm_dir, ARM_FILE), json.dumps(record, indent=1))
-        show(arm_line(arm, arm_summary(record), time.monotonic() - start))
     trainer.accelerator.wait_for_everyone()
+    return record
 
 
 def _final_evaluation(trainer: GradInitTrainer, compute_metrics) -> dict[str, float]:
