@@ -24,7 +24,7 @@ def endpoint(record: dict) -> float:
 
 
 def main() -> None:
-    print("| text preparation, vocabulary | arm | endpoint | last (1,200) | evaluated network | A − B |")
+    print("| text preparation, vocabulary | arm | endpoint | last (1,200) | evaluated network | arm − B |")
     print("|---|---|---:|---:|---|---:|")
     for name, path in RUNS.items():
         if not os.path.isfile(path):
@@ -32,16 +32,13 @@ def main() -> None:
             continue
         arms = json.load(open(path, encoding="utf-8"))["arms"]
         ends = {arm: endpoint(record) for arm, record in arms.items()}
-        gap = ends.get("none", float("nan")) - ends.get("warmup", float("nan"))
-        for arm in ("none", "warmup"):
+        for arm, label in (("none", "A"), ("warmup", "B"), ("gradinit", "C")):
             if arm not in arms:
                 continue
             s = arm_summary(arms[arm])
             state = f"collapsed from update {s['collapses'][0][0]:,}" if s["collapses"] else "healthy"
-            print(
-                f"| {name} | {'A' if arm == 'none' else 'B'} ({arm}) | {ends[arm]:.3f} | {s['last']:.3f} | {state} | "
-                + (f"{gap:+.3f} |" if arm == "none" else "|")
-            )
+            gap = f"{ends[arm] - ends['warmup']:+.3f}" if arm != "warmup" and "warmup" in ends else ""
+            print(f"| {name} | {label} ({arm}) | {ends[arm]:.3f} | {s['last']:.3f} | {state} | {gap} |")
 
 
 if __name__ == "__main__":
