@@ -70,7 +70,8 @@ class ModelArguments:
             "help": "How a trained tokenizer prepares the text: 'sentencepiece' (NFKC, SentencePiece-style word "
             "boundaries; punctuation stays on its word) or 'paper' (the GradInit paper's data, fairseq's "
             "prepare-iwslt14.sh: also lowercased, punctuation split off the words, as Moses tokenizes). Default: "
-            "'sentencepiece', hf_gradinit 0.2's; 'paper' has not yet been measured against it.",
+            "'sentencepiece', hf_gradinit 0.2's: on the benchmarks' cell training without warmup collapsed with "
+            "either (BENCHMARKS.md §7).",
             "choices": ["sentencepiece", "paper"],
         },
     )
