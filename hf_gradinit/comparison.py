@@ -21,7 +21,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 import shutil
 import time
@@ -40,16 +39,14 @@ from .comparison_settings import (
     COMPARE_DIR,
     DEFAULT_ARMS,
     EVALUATIONS_PER_RUN,
+    SETTINGS_FILE,
     arm_settings,
     check_call,
     recorded_settings,
-    write_settings,
 )
 from .config import GradInitConfig
 from .result import GradInitResult
 from .trainer import GRADINIT_DIR, GradInitTrainer
-
-logger = logging.getLogger(__name__)
 
 
 def check_arms(arms: Sequence[str] | str, warmup_steps: float) -> list[str]:
@@ -189,7 +186,9 @@ def compare(
             trainer.gradinit_card_data = dict(card_data or {})
             quiet(trainer, arm_dir)
             if is_main:
-                write_settings(arm_dir, arm, arm_settings(arm_args.to_dict(), settings, fingerprint))
+                # Recorded before it trains, so that a cut arm is checked against it too.
+                recorded = {"arm": arm, "settings": arm_settings(arm_args.to_dict(), settings, fingerprint)}
+                write_atomically(os.path.join(arm_dir, SETTINGS_FILE), json.dumps(recorded, indent=1))
             record = _train_arm(trainer, arm, arm_dir, fingerprint, compute_metrics, is_main)
             if is_main:
                 show(arm_line(arm, arm_summary(record), time.monotonic() - start))

@@ -143,15 +143,6 @@ def check_agree(folder: str, recorded: dict[str, dict]) -> None:
                 )
 
 
-def write_settings(arm_dir: str, arm: str, settings: dict[str, Any]) -> None:
-    """Record what the arm runs with before it trains, so that a cut arm is checked against it too."""
-    os.makedirs(arm_dir, exist_ok=True)
-    path = os.path.join(arm_dir, SETTINGS_FILE)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump({"arm": arm, "settings": settings}, f, indent=1)
-    os.replace(path + ".tmp", path)
-
-
 def recorded_settings(folder: str) -> dict[str, dict[str, Any]]:
     """arm → its recorded settings, for every arm of `folder` that started (finished or cut)."""
     found = {}
