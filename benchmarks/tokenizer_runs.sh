@@ -5,13 +5,18 @@
 # (none | warmup), one thread each, from a frozen copy of CODE_COMMIT. The same command continues cut runs.
 #
 #   CODE_COMMIT=<commit> SEED=101 PYTHON=$PWD/.venv/bin/python bash benchmarks/tokenizer_runs.sh
+#
+# POSITIONS=fairseq runs the package's model with fairseq's position tables instead (benchmarks/peer/
+# compare_fairseq_positions.py; §8), into runs/positions-fairseq-$SEED and benchmarks/results/positions_fairseq/.
 set -euo pipefail
 : "${CODE_COMMIT:?set CODE_COMMIT to the commit to run}"
 SEED=${SEED:-101}
 ARMS_LANE1=${ARMS_LANE1:-none}
 ARMS_LANE2=${ARMS_LANE2:-warmup}
 PYTHON=${PYTHON:-python}
-OUT=${OUT:-runs/tokenizer-paper-$SEED}
+POSITIONS=${POSITIONS:-package}
+if [ "$POSITIONS" = fairseq ]; then name=positions_fairseq; else name=tokenizer_paper; fi
+OUT=${OUT:-runs/${name/_/-}-$SEED}
 frozen=runs/frozen-$CODE_COMMIT
 if [ ! -d "$frozen" ]; then
   mkdir -p "$frozen" && git archive "$CODE_COMMIT" hf_gradinit benchmarks | tar -x -C "$frozen"
@@ -31,13 +36,15 @@ FLAGS=(
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 export PYTHONPATH=$PWD/$frozen
 mkdir -p "$OUT"
-lane() { $PYTHON -m hf_gradinit.cli compare "${FLAGS[@]}" --arms "$1" >> "$OUT/lane-$2.log" 2>&1; }
+compare=(-m hf_gradinit.cli compare)
+[ "$POSITIONS" = fairseq ] && compare=("$frozen/benchmarks/peer/compare_fairseq_positions.py")
+lane() { $PYTHON "${compare[@]}" "${FLAGS[@]}" --arms "$1" >> "$OUT/lane-$2.log" 2>&1; }
 lane "$ARMS_LANE1" 1 &
 lane "$ARMS_LANE2" 2 &
 wait
 $PYTHON -m hf_gradinit.cli compare --report --output_dir "$OUT"
-# The small files go to benchmarks/results/tokenizer_paper/seed$SEED/.
-res=benchmarks/results/tokenizer_paper/seed$SEED
+# The small files go to benchmarks/results/$name/seed$SEED/.
+res=benchmarks/results/$name/seed$SEED
 mkdir -p $res
 cp "$OUT"/compare/{results.json,summary.md,curves.png} $res/
 for arm in "$OUT"/compare/*/; do

@@ -8,6 +8,7 @@ under --out:
                                  fairseq appends itself (truncated to 64 as the package truncates)
     dict.txt                     the tokenizer's pieces in id order: fairseq puts `<s> <pad> </s> <unk>` first, as the
                                  tokenizer does, so a fairseq row is the package's id
+    tokenizer/                   the package's tokenizer (for model_parity.py)
     init/seed<S>.pt              the package's initial weights for seed S, converted (`hf_gradinit.fairseq_convert`),
                                  with their fingerprint (the one `compare` writes into compare_settings.json)
 
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         "valid": write_split(tokenized["validation"], tokenizer, f"{options.out}/text/valid"),
     }
     print(f"vocabulary {len(symbols)}, sentences {sizes}")
+    tokenizer.save_pretrained(f"{options.out}/tokenizer")
     max_positions = max(data_args.max_source_length, data_args.max_target_length) + 2  # as prepare()
     fingerprints = {}
     for seed in options.seeds:

@@ -9,7 +9,7 @@
 #   fairseq/   the fork's fairseq/ folder at 777c407 with patches/fairseq-fork.patch applied:
 #              Python 3.11 refuses dataclass instances as field defaults (default_factory instead); the search's
 #              end saved to `args.expname`, which is never defined (saved to --save-dir now, with the scales α and
-#              a per-iteration trace of the branch taken and ‖g‖₁)
+#              a per-iteration trace of the branch taken, ‖g‖₁ and the batch's sentence ids)
 #   venv/      Python 3.11, torch 2.13.0 (CPU), the fork's pins (hydra-core 1.0.7 with patches/hydra-core-1.0.7.patch,
 #              the same default_factory change; omegaconf 2.0.6; numpy < 2), torchaudio left out; the fork installed
 #              in place (builds its Cython/C++ parts, a few minutes)
