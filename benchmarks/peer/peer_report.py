@@ -1,0 +1,92 @@
+"""§8's table from the committed results alone: per seed, the endpoints of the authors' code (A, B, C;
+benchmarks/results/peer/) beside the package's (`compare`, the paper's text preparation;
+benchmarks/results/tokenizer_paper/) and the package's with fairseq's position tables
+(benchmarks/results/positions_fairseq/), and the outcome rule fixed in §8's protocol.
+
+    python benchmarks/peer/peer_report.py
+"""
+
+import json
+import os
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results")
+SEEDS = (101, 102, 103, 104)
+ENDPOINT_STEPS = (1000, 1100, 1200)
+TRAINED_MARGIN = 0.10  # C is trained on a path when its endpoint is within 0.10 of that path's B, or below it
+PACKAGE_ARMS = {"A": "none", "B": "warmup", "C": "gradinit"}
+PATHS = {
+    "authors' code": "peer",
+    "package": "tokenizer_paper",
+    "package, fairseq's positions": "positions_fairseq",
+}
+
+
+def _authors(seed: int) -> dict[str, float]:
+    found = {}
+    for arm in ("A", "B", "C"):
+        path = os.path.join(RESULTS, "peer", f"seed{seed}", arm, "results.json")
+        if os.path.isfile(path):
+            endpoint = json.load(open(path))["endpoint"]
+            if endpoint is not None:
+                found[arm] = endpoint
+    return found
+
+
+def _package(folder: str, seed: int) -> dict[str, float]:
+    path = os.path.join(RESULTS, folder, f"seed{seed}", "results.json")
+    if not os.path.isfile(path):
+        return {}
+    arms = json.load(open(path))["arms"]
+    found = {}
+    for arm, name in PACKAGE_ARMS.items():
+        if name in arms:
+            losses = [e["eval_nll"] for e in arms[name]["evaluations"] if e["step"] in ENDPOINT_STEPS]
+            if len(losses) == len(ENDPOINT_STEPS):
+                found[arm] = sum(losses) / len(losses)
+    return found
+
+
+def endpoints() -> dict[tuple[str, int], dict[str, float]]:
+    return {
+        (path, seed): _authors(seed) if folder == "peer" else _package(folder, seed)
+        for path, folder in PATHS.items()
+        for seed in SEEDS
+    }
+
+
+def c_trained(ends: dict[str, float]) -> bool | None:
+    if "B" not in ends or "C" not in ends:
+        return None
+    return ends["C"] <= ends["B"] + TRAINED_MARGIN
+
+
+def main() -> None:
+    table = endpoints()
+    print("| seed | path | A | B | C | A − B | C − B | C trained |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    for seed in SEEDS:
+        for path in PATHS:
+            ends = table[(path, seed)]
+            if not ends:
+                continue
+            cell = [f"{ends[a]:.3f}" if a in ends else "" for a in ("A", "B", "C")]
+            gaps = [f"{ends[a] - ends['B']:+.3f}" if a in ends and "B" in ends else "" for a in ("A", "C")]
+            trained = {None: "", True: "yes", False: "no"}[c_trained(ends)]
+            print(f"| {seed} | {path} | {' | '.join(cell)} | {' | '.join(gaps)} | {trained} |")
+    agree = [
+        seed
+        for seed in SEEDS
+        if None not in (c_trained(table[("authors' code", seed)]), c_trained(table[("package", seed)]))
+    ]
+    same = [s for s in agree if c_trained(table[("authors' code", s)]) == c_trained(table[("package", s)])]
+    verdict = "reproduces" if len(same) >= 3 else "does not reproduce" if len(agree) - len(same) >= 2 else "undecided"
+    print(
+        f"\nThe rule (C trained on both paths or on neither, on at least 3 of the 4 seeds): {len(same)} of "
+        f"{len(agree)} seeds with both paths' B and C agree: {verdict}"
+        + ("" if len(agree) == len(SEEDS) else f" ({len(SEEDS) - len(agree)} seeds not run)")
+        + "."
+    )
+
+
+if __name__ == "__main__":
+    main()
