@@ -10,6 +10,9 @@ n − ⌊n/3⌋ rows; the package: the first and the last ⌈2n/3⌉), so at mos
     python benchmarks/peer/search_parity.py runs/peer/runs/C-101 --seed 101 \\
         --out benchmarks/results/peer/seed101/search_parity.json
 
+`--positions fairseq` gives the package's model fairseq's position tables (model_parity.py's one difference), so
+that what is left is the two sides' S̃/S split and label smoothing.
+
 Prints the first iteration whose branch differs, ‖g‖₁ side by side at chosen iterations and every α that
 differs by more than 0.01; writes all of it to --out.
 """
@@ -26,10 +29,12 @@ from transformers import AutoTokenizer, DataCollatorForSeq2Seq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_cell import CELL_FLAGS  # noqa: E402
+from model_parity import fairseq_sinusoids  # noqa: E402
 
 from hf_gradinit import GradInitTrainer  # noqa: E402
 from hf_gradinit.comparison import weights_fingerprint  # noqa: E402
 from hf_gradinit.fairseq_convert import load_fairseq_weights_  # noqa: E402
+from hf_gradinit.parameters import trainable_parameters  # noqa: E402
 from hf_gradinit.translation import build_model, parse_translation_arguments  # noqa: E402
 
 PEER = "runs/peer"
@@ -57,6 +62,12 @@ def main() -> None:
     parser.add_argument("run", help="the authors' C run folder (with gradinit_trace.json)")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument(
+        "--positions",
+        choices=("package", "fairseq"),
+        default="package",
+        help="the package's position tables (Marian's) or fairseq's (model_parity.py's one difference)",
+    )
     options = parser.parse_args()
     authors = json.load(open(os.path.join(options.run, "gradinit_trace.json")))
     cell = f"{PEER}/cell"
@@ -68,6 +79,9 @@ def main() -> None:
     load_fairseq_weights_(model, torch.load(f"{cell}/init/seed{options.seed}.pt")["model"])
     if weights_fingerprint(model) != json.load(open(f"{cell}/init/fingerprints.json"))[str(options.seed)]:
         raise SystemExit("the converted weights are not the ones compare started from")
+    if options.positions == "fairseq":
+        for positions in (model.model.encoder.embed_positions, model.model.decoder.embed_positions):
+            positions.weight.data.copy_(fairseq_sinusoids(*positions.weight.shape))
 
     def sentences(lang):
         return open(f"{cell}/text/train.{lang}", encoding="utf-8").read().splitlines()
@@ -83,6 +97,13 @@ def main() -> None:
     collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
     replay = [collate([example(i) for i in it["ids"]]) for it in authors["iterations"]]
     trainer = ReplayTrainer(model, args, train_dataset=[example(0)], data_collator=collate, replay=replay)
+    # The first ‖g‖₁ again, on the authors' own S̃ (their first 2⌊n/3⌋ rows): the two sides' models and losses alone.
+    first = replay[0]
+    rows = 2 * (len(first["labels"]) // 3)
+    model.eval()
+    loss = trainer._search_loss(model, {k: v[:rows] for k, v in first.items()})
+    grads = torch.autograd.grad(loss, [p for _, p in trainable_parameters(model)])
+    first_gnorm_on_their_split = float(sum(g.abs().sum() for g in grads))
     result = trainer.gradinit()
     records = [{"constraint": bool(r["constraint"]), "gnorm": float(r["grad_norm"])} for r in result.history]
     ours_alpha = {name: float(a) for name, a in result.scales.items()}
@@ -98,7 +119,9 @@ def main() -> None:
             alphas[name] = {"authors": alpha, "package": ours_alpha[package_name]}
     summary = {
         "seed": options.seed,
+        "positions": options.positions,
         "iterations": len(records),
+        "first_gnorm_on_the_authors_split": {"authors": theirs[0]["gnorm"], "package": first_gnorm_on_their_split},
         "first_branch_difference": first_difference,
         "constraint_fraction": {
             "authors": sum(it["branch"] == "constraint" for it in theirs) / len(theirs),
@@ -119,6 +142,10 @@ def main() -> None:
     os.makedirs(os.path.dirname(options.out) or ".", exist_ok=True)
     with open(options.out, "w") as f:
         json.dump(summary, f, indent=1)
+    print(
+        f"‖g‖₁ at θ⁰ on the authors' S̃ of iteration 1: authors {theirs[0]['gnorm']:.4f}, "
+        f"package {first_gnorm_on_their_split:.4f}"
+    )
     print(f"first iteration whose branch differs: {first_difference}")
     print(f"constraint fraction {summary['constraint_fraction']}, first objective step {summary['first_objective']}")
     for i in (1, 2, 10, 50, 100, 200, 400, 780):
