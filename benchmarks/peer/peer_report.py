@@ -3,7 +3,7 @@ benchmarks/results/peer/) beside the package's (`compare`, the paper's text prep
 benchmarks/results/tokenizer_paper/) and the package's with fairseq's position tables
 (benchmarks/results/positions_fairseq/), and the outcome rule fixed in §8's protocol.
 
-    python benchmarks/peer/peer_report.py
+    python benchmarks/peer/peer_report.py [--plot benchmarks/results/peer/curves.png]
 """
 
 import json
@@ -54,6 +54,51 @@ def endpoints() -> dict[tuple[str, int], dict[str, float]]:
     }
 
 
+def curves(path: str, seed: int) -> dict[str, list[tuple[int, float]]]:
+    """Validation NLL (dropout off) by update, per arm, of one path and seed."""
+    folder = PATHS[path]
+    if folder == "peer":
+        found = {}
+        for arm in ("A", "B", "C"):
+            file = os.path.join(RESULTS, "peer", f"seed{seed}", arm, "results.json")
+            if os.path.isfile(file):
+                found[arm] = [(e["update"], e["nll"]) for e in json.load(open(file))["evaluations"]]
+        return found
+    file = os.path.join(RESULTS, folder, f"seed{seed}", "results.json")
+    if not os.path.isfile(file):
+        return {}
+    arms = json.load(open(file))["arms"]
+    return {
+        arm: [(e["step"], e["eval_nll"]) for e in arms[name]["evaluations"] if "eval_nll" in e]
+        for arm, name in PACKAGE_ARMS.items()
+        if name in arms
+    }
+
+
+def plot(out: str) -> None:
+    """One panel a seed: the authors' code solid, the package dashed, fairseq's positions dotted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seeds = [s for s in SEEDS if any(curves(p, s) for p in PATHS)]
+    fig, axes = plt.subplots(1, len(seeds), figsize=(5 * len(seeds), 4), squeeze=False, sharey=True)
+    styles = dict(zip(PATHS, ("-", "--", ":")))
+    colours = {"A": "tab:red", "B": "tab:blue", "C": "tab:green"}
+    for ax, seed in zip(axes[0], seeds):
+        for path in PATHS:
+            for arm, points in curves(path, seed).items():
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, styles[path], color=colours[arm], label=f"{arm}, {path}")
+        ax.set_title(f"seed {seed}")
+        ax.set_xlabel("update")
+    axes[0][0].set_ylabel("validation NLL, dropout off (nats a token)")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def c_trained(ends: dict[str, float]) -> bool | None:
     if "B" not in ends or "C" not in ends:
         return None
@@ -61,6 +106,10 @@ def c_trained(ends: dict[str, float]) -> bool | None:
 
 
 def main() -> None:
+    import sys
+
+    if "--plot" in sys.argv:
+        plot(sys.argv[sys.argv.index("--plot") + 1])
     table = endpoints()
     print("| seed | path | A | B | C | A − B | C − B | C trained |")
     print("|---|---|---:|---:|---:|---:|---:|---|")
