@@ -42,7 +42,11 @@ def read_run(folder: str) -> dict:
     evaluations = {}
     for r in _records(log, "valid"):
         update = int(r["valid_num_updates"])
-        evaluations[update] = {"update": update, "nll": r["valid_nll_loss"] * math.log(2), "loss_bits": r["valid_loss"]}
+        evaluations[update] = {
+            "update": update,
+            "nll": r["valid_nll_loss"] * math.log(2),
+            "loss_bits": r["valid_loss"],
+        }
     evaluations = [evaluations[u] for u in sorted(evaluations)]
     at = {e["update"]: e["nll"] for e in evaluations}
     endpoint = statistics.mean(at[u] for u in ENDPOINT_UPDATES) if all(u in at for u in ENDPOINT_UPDATES) else None

@@ -72,8 +72,9 @@ def main() -> None:
     authors = json.load(open(os.path.join(options.run, "gradinit_trace.json")))
     cell = f"{PEER}/cell"
     tokenizer = AutoTokenizer.from_pretrained(f"{cell}/tokenizer")
+    output_dir = f"{PEER}/search-parity-{options.positions}"  # the trainer saves the searched model there
     model_args, data_args, args = parse_translation_arguments(
-        CELL_FLAGS + SEARCH_FLAGS + ["--output_dir", f"{PEER}/unused", "--seed", str(options.seed)]
+        CELL_FLAGS + SEARCH_FLAGS + ["--output_dir", output_dir, "--seed", str(options.seed)]
     )
     model = build_model(model_args, tokenizer, "de", "en", max(data_args.max_source_length, 64) + 2)
     load_fairseq_weights_(model, torch.load(f"{cell}/init/seed{options.seed}.pt")["model"])
@@ -134,8 +135,12 @@ def main() -> None:
         "max_alpha_difference": max(abs(v["authors"] - v["package"]) for v in alphas.values()),
         "alphas": alphas,
         "per_iteration": [
-            {"authors_branch": a["branch"], "authors_gnorm": a["gnorm"], "package_constraint": b["constraint"],
-             "package_gnorm": b["gnorm"]}
+            {
+                "authors_branch": a["branch"],
+                "authors_gnorm": a["gnorm"],
+                "package_constraint": b["constraint"],
+                "package_gnorm": b["gnorm"],
+            }
             for a, b in zip(theirs, records)
         ],  # fmt: skip
     }
