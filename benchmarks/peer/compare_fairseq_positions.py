@@ -8,7 +8,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model_parity import fairseq_sinusoids  # noqa: E402
+from model_parity import use_fairseq_positions_  # noqa: E402
 
 from hf_gradinit import cli  # noqa: E402
 from hf_gradinit.translation import setup  # noqa: E402
@@ -18,8 +18,7 @@ build_model = setup.build_model
 
 def build_model_with_fairseq_positions(*args, **kwargs):
     model = build_model(*args, **kwargs)
-    for positions in (model.model.encoder.embed_positions, model.model.decoder.embed_positions):
-        positions.weight.data.copy_(fairseq_sinusoids(*positions.weight.shape))
+    use_fairseq_positions_(model)
     return model
 
 

@@ -26,7 +26,7 @@ import torch
 from transformers import set_seed
 
 from hf_gradinit.comparison import weights_fingerprint
-from hf_gradinit.fairseq_convert import fairseq_rows, to_fairseq
+from hf_gradinit.fairseq_convert import fairseq_rows, load_fairseq_weights_, to_fairseq
 from hf_gradinit.translation import build_model, parse_translation_arguments, prepare
 
 DATA = "runs/ding-heldout18"
@@ -42,6 +42,28 @@ CELL_FLAGS = [
     "--do_train", "--do_eval", "--use_cpu", "--report_to", "none",
 ]  # fmt: skip
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # fairseq's Dictionary puts these first, in this order
+
+
+def max_positions(data_args) -> int:
+    return max(data_args.max_source_length, data_args.max_target_length) + 2  # as prepare()
+
+
+def cell_model(model_args, data_args, tokenizer, seed: int, cell: str):
+    """The package's model of the cell with seed S's initial weights read back from `cell/init/seed<S>.pt`; raises
+    unless they are the weights `compare` started from (its fingerprint)."""
+    model = build_model(model_args, tokenizer, data_args.source_lang, data_args.target_lang, max_positions(data_args))
+    load_fairseq_weights_(model, torch.load(f"{cell}/init/seed{seed}.pt")["model"])
+    expected = json.load(open(f"{cell}/init/fingerprints.json"))[str(seed)]
+    if weights_fingerprint(model) != expected:
+        raise SystemExit(f"seed {seed}: the weights converted back are not compare's ({expected})")
+    return model
+
+
+def cell_example(tokenizer, source: str, target: str) -> dict:
+    """One pair of `text/` lines (pieces without `</s>`) as the package's collator takes it."""
+    s = tokenizer.convert_tokens_to_ids(source.split()) + [tokenizer.eos_token_id]
+    t = tokenizer.convert_tokens_to_ids(target.split()) + [tokenizer.eos_token_id]
+    return {"input_ids": s, "attention_mask": [1] * len(s), "labels": t}
 
 
 def write_split(split, tokenizer, prefix: str) -> int:
@@ -83,13 +105,14 @@ def main(argv: list[str] | None = None) -> None:
     }
     print(f"vocabulary {len(symbols)}, sentences {sizes}")
     tokenizer.save_pretrained(f"{options.out}/tokenizer")
-    max_positions = max(data_args.max_source_length, data_args.max_target_length) + 2  # as prepare()
     fingerprints = {}
     for seed in options.seeds:
         # Training the tokenizer draws nothing from torch's stream: seeding right before the model is the same as
         # compare's seeding before prepare() (the fingerprints match compare_settings.json's).
         set_seed(seed)
-        model = build_model(model_args, tokenizer, data_args.source_lang, data_args.target_lang, max_positions)
+        model = build_model(
+            model_args, tokenizer, data_args.source_lang, data_args.target_lang, max_positions(data_args)
+        )
         fingerprints[seed] = weights_fingerprint(model)
         torch.save({"model": to_fairseq(model.state_dict(), rows)}, f"{options.out}/init/seed{seed}.pt")
         print(f"seed {seed}: initial weights {fingerprints[seed]}")

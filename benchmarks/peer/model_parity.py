@@ -20,7 +20,6 @@ difference of the logits and of the loss.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -41,6 +40,12 @@ def fairseq_sinusoids(rows: int, dim: int, padding_idx: int = 1) -> torch.Tensor
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
 
 
+def use_fairseq_positions_(model) -> None:
+    """Write fairseq's sinusoids into the package model's (frozen) position tables, in place."""
+    for positions in (model.model.encoder.embed_positions, model.model.decoder.embed_positions):
+        positions.weight.data.copy_(fairseq_sinusoids(*positions.weight.shape))
+
+
 def fairseq_smoothed_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     lprobs = torch.log_softmax(logits.double(), dim=-1)
     nll = -lprobs.gather(-1, target[:, None]).squeeze(-1)
@@ -50,40 +55,28 @@ def fairseq_smoothed_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.T
 
 
 def package_side(seed: int) -> None:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from export_cell import CELL_FLAGS
+    from export_cell import CELL_FLAGS, cell_example, cell_model
     from transformers import AutoTokenizer, DataCollatorForSeq2Seq
     from transformers.trainer_pt_utils import LabelSmoother
 
-    from hf_gradinit.comparison import weights_fingerprint
-    from hf_gradinit.fairseq_convert import load_fairseq_weights_
-    from hf_gradinit.translation import build_model, parse_translation_arguments
+    from hf_gradinit.translation import parse_translation_arguments
 
     cell = f"{PEER}/cell"
     tokenizer = AutoTokenizer.from_pretrained(f"{cell}/tokenizer")
     model_args, data_args, _ = parse_translation_arguments(CELL_FLAGS + ["--output_dir", f"{PEER}/unused"])
-    model = build_model(model_args, tokenizer, "de", "en", max(data_args.max_source_length, 64) + 2)
-    load_fairseq_weights_(model, torch.load(f"{cell}/init/seed{seed}.pt")["model"])
-    expected = json.load(open(f"{cell}/init/fingerprints.json"))[str(seed)]
-    if weights_fingerprint(model) != expected:
-        raise SystemExit(f"seed {seed}: the weights converted back are not compare's ({expected})")
-    model.eval()
+    model = cell_model(model_args, data_args, tokenizer, seed, cell).eval()
 
-    def ids(path):
-        lines = open(path, encoding="utf-8").read().splitlines()[:SENTENCES]
-        return [tokenizer.convert_tokens_to_ids(line.split()) + [tokenizer.eos_token_id] for line in lines]
+    def lines(path):
+        return open(path, encoding="utf-8").read().splitlines()[:SENTENCES]
 
-    features = [
-        {"input_ids": s, "attention_mask": [1] * len(s), "labels": t}
-        for s, t in zip(ids(f"{cell}/text/valid.de"), ids(f"{cell}/text/valid.en"))
-    ]
+    pairs = zip(lines(f"{cell}/text/valid.de"), lines(f"{cell}/text/valid.en"))
+    features = [cell_example(tokenizer, source, target) for source, target in pairs]
     batch = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)(features)
     mask = batch["labels"] != -100
     variants = {}
     for variant in ("package positions", "fairseq positions"):
         if variant == "fairseq positions":
-            for positions in (model.model.encoder.embed_positions, model.model.decoder.embed_positions):
-                positions.weight.data.copy_(fairseq_sinusoids(*positions.weight.shape))
+            use_fairseq_positions_(model)
         with torch.no_grad():
             logits = model(**batch).logits
         smoothed = LabelSmoother(epsilon=EPSILON)({"logits": logits}, batch["labels"])
@@ -99,6 +92,7 @@ def package_side(seed: int) -> None:
 
 def fairseq_side() -> None:
     from fairseq import options, tasks
+    from peer_train import load_peer_init
 
     package = torch.load(f"{PEER}/parity-package.pt")
     flags = [
@@ -111,9 +105,7 @@ def fairseq_side() -> None:
     task = tasks.setup_task(args)
     task.load_dataset("valid")
     model = task.build_model(args)
-    state = torch.load(f"{PEER}/cell/init/seed{package['seed']}.pt")["model"]
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    assert not unexpected and all(n.endswith(("_float_tensor", ".version")) for n in missing), (missing, unexpected)
+    load_peer_init(model, f"{PEER}/cell/init/seed{package['seed']}.pt")
     model.eval()
     criterion = task.build_criterion(args)
     dataset = task.dataset("valid")
@@ -139,6 +131,7 @@ def fairseq_side() -> None:
 
 
 def main() -> None:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # export_cell, peer_train
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("side", choices=("package", "fairseq"))
     parser.add_argument("--seed", type=int, default=101)

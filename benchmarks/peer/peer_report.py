@@ -7,11 +7,15 @@ benchmarks/results/tokenizer_paper/) and the package's with fairseq's position t
 """
 
 import json
+import math
 import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tokenizer_report import endpoint  # noqa: E402  (the package's endpoint, as §7's table computes it)
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results")
 SEEDS = (101, 102, 103, 104)
-ENDPOINT_STEPS = (1000, 1100, 1200)
 TRAINED_MARGIN = 0.10  # C is trained on a path when its endpoint is within 0.10 of that path's B, or below it
 PACKAGE_ARMS = {"A": "none", "B": "warmup", "C": "gradinit"}
 PATHS = {
@@ -37,13 +41,8 @@ def _package(folder: str, seed: int) -> dict[str, float]:
     if not os.path.isfile(path):
         return {}
     arms = json.load(open(path))["arms"]
-    found = {}
-    for arm, name in PACKAGE_ARMS.items():
-        if name in arms:
-            losses = [e["eval_nll"] for e in arms[name]["evaluations"] if e["step"] in ENDPOINT_STEPS]
-            if len(losses) == len(ENDPOINT_STEPS):
-                found[arm] = sum(losses) / len(losses)
-    return found
+    ends = {arm: endpoint(arms[name]) for arm, name in PACKAGE_ARMS.items() if name in arms}
+    return {arm: value for arm, value in ends.items() if not math.isnan(value)}
 
 
 def endpoints() -> dict[tuple[str, int], dict[str, float]]:
@@ -106,8 +105,6 @@ def c_trained(ends: dict[str, float]) -> bool | None:
 
 
 def main() -> None:
-    import sys
-
     if "--plot" in sys.argv:
         plot(sys.argv[sys.argv.index("--plot") + 1])
     table = endpoints()

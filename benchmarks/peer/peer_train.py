@@ -27,6 +27,15 @@ def _pop(argv: list[str], flag: str) -> str | None:
     return value
 
 
+def load_peer_init(model, path: str) -> None:
+    """Load a fairseq checkpoint's "model" into `model`; only the buffers fairseq rebuilds (positions, version
+    numbers) may be missing."""
+    missing, unexpected = model.load_state_dict(torch.load(path)["model"], strict=False)
+    missing = [n for n in missing if not n.endswith(("_float_tensor", ".version"))]
+    if missing or unexpected:
+        raise ValueError(f"--peer-init {path}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
 def main() -> None:
     init = _pop(sys.argv, "--peer-init")
     sys.path.insert(0, os.path.join(os.getcwd(), "gradinit"))
@@ -39,11 +48,7 @@ def main() -> None:
     def build_model_with_init(self, cfg, *args, **kwargs):
         model = build_model(self, cfg, *args, **kwargs)
         if init is not None:
-            missing, unexpected = model.load_state_dict(torch.load(init)["model"], strict=False)
-            # Only the buffers fairseq rebuilds (positions, version numbers) may be missing.
-            missing = [n for n in missing if not n.endswith(("_float_tensor", ".version"))]
-            if missing or unexpected:
-                raise ValueError(f"--peer-init {init}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+            load_peer_init(model, init)
             print(f"peer_train: initial weights from {init}", flush=True)
         return model
 

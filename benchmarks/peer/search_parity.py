@@ -28,14 +28,12 @@ import torch
 from transformers import AutoTokenizer, DataCollatorForSeq2Seq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_cell import CELL_FLAGS  # noqa: E402
-from model_parity import fairseq_sinusoids  # noqa: E402
+from export_cell import CELL_FLAGS, cell_example, cell_model  # noqa: E402
+from model_parity import use_fairseq_positions_  # noqa: E402
 
 from hf_gradinit import GradInitTrainer  # noqa: E402
-from hf_gradinit.comparison import weights_fingerprint  # noqa: E402
-from hf_gradinit.fairseq_convert import load_fairseq_weights_  # noqa: E402
 from hf_gradinit.parameters import trainable_parameters  # noqa: E402
-from hf_gradinit.translation import build_model, parse_translation_arguments  # noqa: E402
+from hf_gradinit.translation import parse_translation_arguments  # noqa: E402
 
 PEER = "runs/peer"
 # tokenizer_runs.sh's training and search flags (the rest at the package's defaults).
@@ -76,24 +74,14 @@ def main() -> None:
     model_args, data_args, args = parse_translation_arguments(
         CELL_FLAGS + SEARCH_FLAGS + ["--output_dir", output_dir, "--seed", str(options.seed)]
     )
-    model = build_model(model_args, tokenizer, "de", "en", max(data_args.max_source_length, 64) + 2)
-    load_fairseq_weights_(model, torch.load(f"{cell}/init/seed{options.seed}.pt")["model"])
-    if weights_fingerprint(model) != json.load(open(f"{cell}/init/fingerprints.json"))[str(options.seed)]:
-        raise SystemExit("the converted weights are not the ones compare started from")
+    model = cell_model(model_args, data_args, tokenizer, options.seed, cell)
     if options.positions == "fairseq":
-        for positions in (model.model.encoder.embed_positions, model.model.decoder.embed_positions):
-            positions.weight.data.copy_(fairseq_sinusoids(*positions.weight.shape))
-
-    def sentences(lang):
-        return open(f"{cell}/text/train.{lang}", encoding="utf-8").read().splitlines()
-
-    source, target = sentences("de"), sentences("en")
-    eos = tokenizer.eos_token_id
+        use_fairseq_positions_(model)
+    source = open(f"{cell}/text/train.de", encoding="utf-8").read().splitlines()
+    target = open(f"{cell}/text/train.en", encoding="utf-8").read().splitlines()
 
     def example(i):
-        s = tokenizer.convert_tokens_to_ids(source[i].split()) + [eos]
-        t = tokenizer.convert_tokens_to_ids(target[i].split()) + [eos]
-        return {"input_ids": s, "attention_mask": [1] * len(s), "labels": t}
+        return cell_example(tokenizer, source[i], target[i])
 
     collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
     replay = [collate([example(i) for i in it["ids"]]) for it in authors["iterations"]]
