@@ -12,7 +12,8 @@
 #
 #   CODE_COMMIT=<commit> LANE1="A:101 C:101" LANE2="B:101" bash benchmarks/peer/runs.sh
 #
-# Each run's log and results.json (peer_results.py) go to $OUT/<arm>-<seed>/, the small files to
+# Each run's log, update_trace.json (peer_train.py) and results.json (peer_results.py) go to $OUT/<arm>-<seed>/, the
+# small files to
 # benchmarks/results/peer/seed<seed>/<arm>/.
 set -euo pipefail
 : "${CODE_COMMIT:?set CODE_COMMIT to the commit to run}"
@@ -20,6 +21,7 @@ PEER=${PEER:-runs/peer}
 OUT=${OUT:-$PEER/runs}
 MAX_UPDATE=${MAX_UPDATE:-1200}  # smaller only for a smoke test, with SEARCH_ITERS and RESULTS elsewhere
 SEARCH_ITERS=${SEARCH_ITERS:-780}
+DROPOUT=${DROPOUT:-0.1}  # 0 for training_parity.py's runs (dropout off on both sides: updates comparable one by one)
 RESULTS=${RESULTS:-benchmarks/results/peer}
 PYTHON=${PYTHON:-python}
 root=$PWD
@@ -31,7 +33,7 @@ CELL=(
   --arch transformer_iwslt_de_en --share-decoder-input-output-embed
   --encoder-embed-dim 128 --decoder-embed-dim 128 --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512
   --encoder-layers 6 --decoder-layers 6 --encoder-attention-heads 4 --decoder-attention-heads 4
-  --dropout 0.1 --attention-dropout 0.1 --activation-dropout 0.1
+  --dropout "$DROPOUT" --attention-dropout "$DROPOUT" --activation-dropout "$DROPOUT"
   --optimizer adam --adam-betas "(0.9, 0.98)" --adam-eps 1e-8 --weight-decay 1e-4 --clip-norm 0.0
   --lr 1e-3 --lr-scheduler fixed
   --criterion label_smoothed_cross_entropy --label-smoothing 0.1
@@ -58,7 +60,8 @@ run() {  # ARM SEED
     *) echo "unknown arm $arm (A, B or C)" >&2; return 2 ;;
   esac
   (cd "$PEER/fairseq" && "$root/$PEER/venv/bin/python" "$root/$frozen/benchmarks/peer/peer_train.py" \
-    "$root/$PEER/data-bin" --peer-init "$root/$PEER/cell/init/seed$seed.pt" "${flags[@]}") >> "$dir/train.log" 2>&1
+    "$root/$PEER/data-bin" --peer-init "$root/$PEER/cell/init/seed$seed.pt" --trace-updates "$dir/update_trace.json" \
+    "${flags[@]}") >> "$dir/train.log" 2>&1
   "$PYTHON" "$frozen/benchmarks/peer/peer_results.py" "$dir" --arm "$arm" --seed "$seed" \
     --results "$RESULTS/seed$seed/$arm"
 }
