@@ -10,9 +10,14 @@ training paths compute the same thing, and the first update where they part name
 It also sets the package's own first batches (TokenBudgetBatchSampler, the seed's order) beside fairseq's: rows and
 target tokens a batch, which decide how much text an update sees.
 
+With `--dropout on` (a run of runs.sh at its default dropout, 1,200 updates) the replay keeps dropout on and
+evaluates every 100 updates on the cell's validation sentences, as `compare` does: its endpoint (the mean per-token
+NLL at 1,000, 1,100 and 1,200) is the package's training on fairseq's batches, to set beside the authors' endpoint
+and the package's own (its batches).
+
     DROPOUT=0 MAX_UPDATE=100 OUT=runs/peer/parity RESULTS=runs/peer/parity/results CODE_COMMIT=<c> \\
         LANE1="B:101" bash benchmarks/peer/runs.sh
-    python benchmarks/peer/training_parity.py runs/peer/parity/B-101 --seed 101 --arm B --positions fairseq \\
+    python benchmarks/peer/training_parity.py runs/peer/parity/B-101 --seed 101 --arm B \\
         --out benchmarks/results/peer/seed101/training_parity_B.json
 """
 
@@ -28,10 +33,14 @@ import numpy as np
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, DataCollatorForSeq2Seq
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [
+    os.path.dirname(os.path.abspath(__file__)),
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."),
+]
 from export_cell import CELL_FLAGS, cell_example, cell_model  # noqa: E402
 from model_parity import use_fairseq_positions_  # noqa: E402
 from search_parity import SEARCH_FLAGS  # noqa: E402
+from tokenizer_report import ENDPOINT_STEPS  # noqa: E402
 
 from hf_gradinit import GradInitTrainer  # noqa: E402
 from hf_gradinit.token_batches import TokenBudgetBatchSampler  # noqa: E402
@@ -72,6 +81,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--arm", choices=sorted(SCHEDULES), required=True)
     parser.add_argument("--positions", choices=("package", "fairseq"), default="fairseq")
+    parser.add_argument(
+        "--dropout", choices=("off", "on"), default="off",
+        help="off: update-by-update losses (a DROPOUT=0 run); on: the cell's dropout, evaluated every 100 updates",
+    )  # fmt: skip
     parser.add_argument("--out", required=True)
     options = parser.parse_args()
     theirs = json.load(open(os.path.join(options.run, "update_trace.json")))["updates"]
@@ -80,11 +93,13 @@ def main() -> None:
     flags = [f.replace(DROPOUT_ON, DROPOUT_ON.replace("0.1", "0.0")) for f in CELL_FLAGS]
     if flags == CELL_FLAGS:
         raise SystemExit(f"CELL_FLAGS no longer hold {DROPOUT_ON!r}: dropout could not be turned off")
+    evaluate = options.dropout == "on"
     model_args, data_args, args = parse_translation_arguments(
-        flags + SEARCH_FLAGS + SCHEDULES[options.arm] + [
-            "--gradinit", "false", "--max_steps", str(len(theirs)), "--logging_steps", "1",
-            "--output_dir", f"{PEER}/training-parity", "--save_strategy", "no", "--eval_strategy", "no",
-            "--seed", str(options.seed),
+        (CELL_FLAGS if evaluate else flags) + SEARCH_FLAGS + SCHEDULES[options.arm] + [
+            "--gradinit", "false", "--max_steps", str(len(theirs)), "--logging_steps", "1" if not evaluate else "50",
+            "--output_dir", f"{PEER}/training-parity", "--save_strategy", "no", "--seed", str(options.seed),
+            "--eval_strategy", "steps" if evaluate else "no", "--eval_steps", "100", "--per_device_eval_batch_size",
+            "64", "--stability_monitor", "false",
         ]
     )  # fmt: skip
     model = cell_model(model_args, data_args, tokenizer, options.seed, cell)
@@ -95,9 +110,21 @@ def main() -> None:
     examples = {i: cell_example(tokenizer, source[i], target[i]) for u in theirs for i in u["ids"]}
     collate = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
     replay = [collate([examples[i] for i in u["ids"]]) for u in theirs]
-    trainer = ReplayTrainer(model, args, train_dataset=list(examples.values()), data_collator=collate, replay=replay)
+    valid = zip(*(open(f"{cell}/text/valid.{lang}", encoding="utf-8").read().splitlines() for lang in ("de", "en")))
+    trainer = ReplayTrainer(
+        model,
+        args,
+        train_dataset=list(examples.values()),
+        eval_dataset=[cell_example(tokenizer, s, t) for s, t in valid] if evaluate else None,
+        data_collator=collate,
+        replay=replay,
+    )
     trainer.train()
     ours = trainer.updates
+    evaluations = [
+        {"step": e["step"], "eval_nll": e["eval_nll"]} for e in trainer.state.log_history if "eval_nll" in e
+    ]
+    ends = [e["eval_nll"] for e in evaluations if e["step"] in ENDPOINT_STEPS]
 
     # The package's own batches of this seed, beside fairseq's: rows and target tokens (with </s>) a batch.
     label_lengths = np.array([len(t.split()) + 1 for t in target])
@@ -119,7 +146,10 @@ def main() -> None:
         "seed": options.seed,
         "arm": options.arm,
         "positions": options.positions,
+        "dropout": options.dropout,
         "updates": len(per_update),
+        "evaluations": evaluations,
+        "endpoint": sum(ends) / len(ends) if len(ends) == len(ENDPOINT_STEPS) else None,
         "first_update_apart_1e-3": next((p["update"] for p, g in zip(per_update, gaps) if g > 1e-3), None),
         "largest_loss_gap": max(gaps),
         "batches": {
@@ -141,6 +171,8 @@ def main() -> None:
             )
     print(f"largest |Δloss| {summary['largest_loss_gap']:.2e}; first above 1e-3: {summary['first_update_apart_1e-3']}")
     print(f"batches: {summary['batches']}")
+    if evaluate:
+        print(f"the package on fairseq's batches, dropout on: endpoint {summary['endpoint']}")
 
 
 if __name__ == "__main__":
