@@ -8,6 +8,7 @@
 #
 # POSITIONS=fairseq runs the package's model with fairseq's position tables instead (benchmarks/peer/
 # compare_fairseq_positions.py; §8), into runs/positions-fairseq-$SEED and benchmarks/results/positions_fairseq/.
+# NAME=<name> names the run folder (runs/<name>-$SEED) and the results folder (benchmarks/results/<name>/) instead.
 set -euo pipefail
 : "${CODE_COMMIT:?set CODE_COMMIT to the commit to run}"
 SEED=${SEED:-101}
@@ -16,6 +17,7 @@ ARMS_LANE2=${ARMS_LANE2:-warmup}
 PYTHON=${PYTHON:-python}
 POSITIONS=${POSITIONS:-package}
 if [ "$POSITIONS" = fairseq ]; then name=positions_fairseq; else name=tokenizer_paper; fi
+name=${NAME:-$name}  # e.g. NAME=fairseq_batches: §8's runs at a commit whose token-budget batches are fairseq's
 OUT=${OUT:-runs/${name/_/-}-$SEED}
 frozen=runs/frozen-$CODE_COMMIT
 if [ ! -d "$frozen" ]; then

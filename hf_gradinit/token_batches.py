@@ -1,10 +1,14 @@
-"""Token-budget batches, made as fairseq's `batch_by_size` makes them.
+"""Token-budget batches, made as fairseq's `batch_by_size` makes them, batch for batch.
 
 A batch of rows padded to its longest example costs rows × longest tokens. fairseq counts batches in those
-tokens (`--max-tokens`), not in rows: examples are ordered by length (ties broken by a seeded shuffle) and packed
-greedily while rows × the batch's longest length stays within the budget; every epoch shuffles the order of the
-batches, not their contents. Long sentences then come in small batches and short ones in large batches, with
-little padding either way.
+tokens (`--max-tokens`), not in rows. Its translation data orders the examples by source length, then by target
+length, ties in the order of a seeded permutation (`LanguagePairDataset.ordered_indices` under `numpy_seed(seed)`),
+and packs them greedily while rows × the batch's longest side stays within the budget, a full batch cut back to a
+multiple of 8 rows (`--required-batch-size-multiple`), the rows cut off starting the next; every epoch shuffles the
+order of the batches (numpy's seed `seed + epoch`, epochs counted from 1), not their contents. Long sentences then
+come in small batches and short ones in large batches, with little padding either way. With the same lengths and
+seed, `TokenBudgetBatchSampler` gives fairseq's batches in fairseq's order (`benchmarks/peer/batch_parity.py` checks
+it against the authors' fairseq on a 227k-pair corpus).
 
 `TokenBudgetBatchSampler` is a batch sampler for `torch.utils.data.DataLoader(batch_sampler=...)`. With several
 processes, Accelerate's `BatchSamplerShard` deals its batches round-robin, so each process gets whole batches
@@ -26,8 +30,9 @@ from torch.utils.data import Sampler
 logger = logging.getLogger(__name__)
 
 
-def example_lengths(dataset: Any, source_key: str = "input_ids", target_key: str = "labels") -> np.ndarray:
-    """One length per example, the longer of its source and its labels: what its row costs in a padded batch."""
+def example_sizes(dataset: Any, source_key: str = "input_ids", target_key: str = "labels") -> np.ndarray:
+    """One row (source length, target length) per example, 0 for a missing column: fairseq orders batches by
+    both."""
     if isinstance(dataset, datasets.Dataset):
         keys = [k for k in (source_key, target_key) if k in dataset.column_names]
         if not keys:
@@ -40,46 +45,74 @@ def example_lengths(dataset: Any, source_key: str = "input_ids", target_key: str
         parts = []
         # Arrow list lengths, read in chunks through the dataset's own row mapping (select/shuffle).
         for table in dataset.select_columns(keys).with_format("arrow").iter(batch_size=65536):
-            lengths = [np.asarray(pc.fill_null(pc.list_value_length(table[k]), 0)) for k in keys]
-            parts.append(np.maximum.reduce(lengths))
-        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
-    lengths = []
+            zeros = np.zeros(table.num_rows, dtype=np.int64)
+            parts.append(
+                np.stack(
+                    [
+                        np.asarray(pc.fill_null(pc.list_value_length(table[k]), 0)) if k in keys else zeros
+                        for k in (source_key, target_key)
+                    ],
+                    axis=1,
+                )
+            )
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros((0, 2), dtype=np.int64)
+    sizes = []
     for i in range(len(dataset)):
         example = dataset[i]
-        sizes = [len(example[k]) for k in (source_key, target_key) if k in example]
-        if not sizes:
+        if source_key not in example and target_key not in example:
             raise ValueError(
                 f"Token budgets need the examples' lengths: training example {i} has no {source_key!r} or "
                 f"{target_key!r}."
             )
-        lengths.append(max(sizes))
-    return np.asarray(lengths, dtype=np.int64)
+        sizes.append([len(example.get(source_key, ())), len(example.get(target_key, ()))])
+    return np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
 
 
-def _pack(order: np.ndarray, lengths: np.ndarray, max_tokens: int) -> list[list[int]]:
-    """Greedy packing of `order` (ascending length): a batch closes when one more row would exceed the budget."""
-    batches: list[list[int]] = []
-    batch: list[int] = []
-    longest = 0
-    for index in order.tolist():
-        size = int(lengths[index])
-        if batch and (len(batch) + 1) * max(longest, size) > max_tokens:
-            batches.append(batch)
-            batch, longest = [], 0
-        batch.append(index)
-        longest = max(longest, size)
-    if batch:
-        batches.append(batch)
-    return batches
+def example_lengths(dataset: Any, source_key: str = "input_ids", target_key: str = "labels") -> np.ndarray:
+    """One length per example, the longer of its source and its labels: what its row costs in a padded batch."""
+    return example_sizes(dataset, source_key, target_key).max(axis=1, initial=0)
+
+
+def _pack(order: np.ndarray, lengths: np.ndarray, max_tokens: int, multiple: int) -> list[np.ndarray]:
+    """fairseq's `batch_by_size_vec`, step for step: `order` is packed greedily within `max_tokens` padded tokens;
+    a batch grows by whole multiples of `multiple` rows (any size below it), so when the next row would exceed the
+    budget the batch closes at its last multiple and the rows after it (the tail) start the next one."""
+    tokens = lengths[order]
+    ends = np.zeros(len(order), dtype=np.int64)  # ends[k]: where batch k ends (batch `count` is the open one)
+    count = batch_start = tail_longest = batch_longest = 0
+    for pos in range(len(order)):
+        tail_longest = max(tail_longest, int(tokens[pos]))
+        rows = pos + 1 - batch_start
+        longest = max(batch_longest, tail_longest)
+        overflow = rows * longest > max_tokens
+        if overflow:
+            if tail_longest * (pos + 1 - ends[count]) > max_tokens:
+                # The tail alone is too big with this row: it closes as a batch of its own, the row starts anew.
+                count += 1
+                ends[count] = pos
+                tail_longest = int(tokens[pos])
+            batch_start = ends[count]
+            count += 1
+            longest = tail_longest
+        if overflow or rows < multiple or rows % multiple == 0:
+            ends[count] = pos + 1
+            batch_longest, tail_longest = longest, 0
+    if ends[count] != len(order):
+        count += 1
+    return [b for b in np.split(order, ends[:count]) if len(b)]
 
 
 class TokenBudgetBatchSampler(Sampler[list[int]]):
     """Batches of at most `max_tokens` padded tokens (rows × the batch's longest length), fairseq style.
 
     Args:
-        lengths: one length per example (see `example_lengths`).
-        max_tokens: the budget of a batch, in padded tokens.
-        seed: seeds the tie-breaking shuffle (once) and the order of the batches (anew every epoch).
+        lengths: one (source length, target length) row per example (see `example_sizes`), ordered as fairseq
+            orders translation pairs; or one length per example (see `example_lengths`), ordered by it.
+        max_tokens: the budget of a batch, in padded tokens (rows × the longest side).
+        seed: seeds the tie-breaking permutation (once) and the order of the batches (anew every epoch), with
+            numpy's legacy generator as fairseq's `numpy_seed`.
+        batch_size_multiple: a full batch is cut back to a multiple of this many rows (fairseq's
+            `--required-batch-size-multiple`, 8 by default there and here).
         num_processes: the batches are split until their count is a multiple of it (see the module's docstring).
         skip_too_long: drop examples longer than `max_tokens` (their count is logged) instead of raising.
         min_rows: drop batches with fewer rows (logged); the GradInit search needs 3 rows to split a batch.
@@ -103,9 +136,13 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
         num_processes: int = 1,
         skip_too_long: bool = False,
         min_rows: int = 1,
+        batch_size_multiple: int = 8,
         what: str = "max_tokens",
     ):
-        lengths = np.asarray(lengths, dtype=np.int64)
+        sizes = np.asarray(lengths, dtype=np.int64)
+        if sizes.ndim not in (1, 2) or (sizes.ndim == 2 and sizes.shape[1] != 2):
+            raise ValueError(f"lengths must be one length or one (source, target) pair per example, got {sizes.shape}")
+        lengths = sizes.max(axis=1, initial=0) if sizes.ndim == 2 else sizes
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)) or max_tokens < 1:
             raise ValueError(f"{what} must be a positive number of tokens, got {max_tokens!r}.")
         self.max_tokens, self.seed, self.epoch = int(max_tokens), int(seed), 0
@@ -119,11 +156,13 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
             )
         if too_long.size:
             logger.warning("Dropped %d training examples longer than %s=%d.", too_long.size, what, self.max_tokens)
-        keep = np.flatnonzero(lengths <= self.max_tokens)
-        # Ties in length are broken by a seeded shuffle: a stable sort of a random permutation.
-        permuted = keep[np.random.default_rng(self.seed).permutation(keep.size)]
-        order = permuted[np.argsort(lengths[permuted], kind="stable")]
-        batches = _pack(order, lengths, self.max_tokens)
+        # fairseq's order: a seeded permutation, stably sorted by target length, then by source length (or by the
+        # one length given); examples over the budget are taken out after ordering, as fairseq filters them.
+        order = np.random.RandomState(self.seed).permutation(len(lengths))
+        for key in (sizes[:, 1], sizes[:, 0]) if sizes.ndim == 2 else (lengths,):
+            order = order[np.argsort(key[order], kind="mergesort")]
+        order = order[lengths[order] <= self.max_tokens]
+        batches = [b.tolist() for b in _pack(order, lengths, self.max_tokens, batch_size_multiple)]
         short = [b for b in batches if len(b) < min_rows]
         if short:
             logger.warning(
@@ -143,7 +182,10 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
         self.epoch = int(epoch)
 
     def __iter__(self) -> Iterator[list[int]]:
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.batches))
+        # fairseq shuffles epoch e's batches under numpy_seed(seed + e), its epochs counted from 1, the Trainer's
+        # from 0.
+        order = np.arange(len(self.batches))
+        np.random.RandomState(self.seed + self.epoch + 1).shuffle(order)
         for i in order.tolist():
             yield list(self.batches[i])
 
@@ -212,4 +254,4 @@ def token_budget_dataloader(trainer, max_tokens: int, *, what: str, min_rows: in
     return prepared
 
 
-__all__ = ["TokenBudgetBatchSampler", "example_lengths", "token_budget_dataloader"]
+__all__ = ["TokenBudgetBatchSampler", "example_lengths", "example_sizes", "token_budget_dataloader"]

@@ -31,7 +31,7 @@ from .random_state import restored_random_state
 from .result import GradInitResult
 from .search import GradInitSearch, gradinit, is_gradinit_initialized
 from .stability_callback import StabilityCallback
-from .token_batches import TokenBudgetBatchSampler, example_lengths, token_budget_dataloader
+from .token_batches import TokenBudgetBatchSampler, example_sizes, token_budget_dataloader
 from .token_nll import TokenNll
 from .training_data import check_batch, check_columns
 
@@ -280,9 +280,9 @@ class GradInitTrainer(Seq2SeqTrainer):
         return token_budget_dataloader(self, self.args.max_tokens, what="max_tokens")
 
     def train_example_lengths(self):
-        """One length per training example (the longer of source and labels), computed once per dataset."""
+        """One (source length, labels length) row per training example, computed once per dataset."""
         if self._lengths is None or self._lengths[0] is not self.train_dataset:
-            self._lengths = (self.train_dataset, example_lengths(self.train_dataset))
+            self._lengths = (self.train_dataset, example_sizes(self.train_dataset))
         return self._lengths[1]
 
     def _first_training_batch(self) -> dict[str, Any]:

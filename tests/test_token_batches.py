@@ -10,7 +10,7 @@ from datasets import Dataset
 from helpers import collator, tiny_bart, tiny_tokenizer
 
 from hf_gradinit import GradInitConfig, GradInitTrainer
-from hf_gradinit.token_batches import TokenBudgetBatchSampler, example_lengths
+from hf_gradinit.token_batches import TokenBudgetBatchSampler, example_lengths, example_sizes
 
 
 def _lengths(n=500, seed=0, low=2, high=65):
@@ -29,11 +29,11 @@ def test_batches_keep_the_budget_and_every_example_once_per_epoch(budget):
         assert len(batches) == len(sampler)
 
 
-def test_packing_is_fairseqs_greedy_rule():
+def test_packing_without_a_row_multiple_is_fairseqs_greedy_rule():
     """Before the epoch's shuffle the batches follow the length order, and each is as large as the budget allows:
     one more example (the next batch's first) would exceed it."""
     lengths, budget = _lengths(), 300
-    batches = TokenBudgetBatchSampler(lengths, budget, seed=1).batches
+    batches = TokenBudgetBatchSampler(lengths, budget, seed=1, batch_size_multiple=1).batches
     flat = np.concatenate([lengths[b] for b in batches])
     assert (np.diff(flat) >= 0).all()
     for batch, following in zip(batches, batches[1:]):
@@ -41,6 +41,49 @@ def test_packing_is_fairseqs_greedy_rule():
         assert len(grown) * lengths[grown].max() > budget
     # Few rows of long examples, many of short ones.
     assert len(batches[-1]) < len(batches[0])
+
+
+def test_full_batches_are_cut_back_to_multiples_of_8_rows_as_fairseqs():
+    """fairseq's default --required-batch-size-multiple 8: a batch closes at its last multiple of 8 rows, and the
+    rows after it start the next; so every batch but the last has a multiple of 8 rows, and 8 rows more (the
+    next batch's first) would exceed the budget. The rows after the last multiple at the end of the data are a
+    batch of their own. The budget holds 8 of the longest examples, so no tail is ever too big on its own."""
+    lengths, budget = _lengths(), 1000
+    batches = TokenBudgetBatchSampler(lengths, budget, seed=1).batches
+    flat = np.concatenate([lengths[b] for b in batches])
+    assert (np.diff(flat) >= 0).all() and len(flat) == len(lengths)
+    assert len(batches[-1]) % 8 == 0 or len(batches[-1]) < 8
+    for batch, following in zip(batches[:-1], batches[1:-1]):
+        assert len(batch) % 8 == 0 and len(batch) * lengths[batch].max() <= budget
+        grown = batch + following[:8]
+        assert len(grown) * lengths[grown].max() > budget
+    # The cut is visible: some batch had room for another row of its own length, which plain greedy packing takes.
+    assert any((len(batch) + 1) * lengths[batch].max() <= budget for batch in batches[:-1])
+
+
+def test_a_tail_too_long_for_the_next_row_closes_as_a_batch_of_its_own():
+    """Twenty rows of 5 tokens, then three of 30, budget 100. The batch grows to 16 rows (a multiple of 8); rows 17
+    to 20 wait as its tail; row 21 (30 tokens) overflows the batch, and the tail with it would cost 5 × 30 > 100,
+    so the tail closes on its own and row 21 starts the next batch, which the last two rows join (3 × 30 = 90)."""
+    lengths = np.array([5] * 20 + [30] * 3)
+    batches = TokenBudgetBatchSampler(lengths, 100, seed=0).batches
+    assert [len(b) for b in batches] == [16, 4, 3]
+    assert all(len(b) * lengths[b].max() <= 100 for b in batches)
+
+
+def test_pairs_are_ordered_by_source_then_target_length_and_cost_their_longer_side():
+    """fairseq's translation order: by source length, then target length; a row costs its longer side."""
+    rng = np.random.default_rng(4)
+    sizes = np.stack([rng.integers(2, 30, 400), rng.integers(2, 30, 400)], axis=1)
+    sampler = TokenBudgetBatchSampler(sizes, 240, seed=2)
+    flat = [tuple(sizes[i]) for b in sampler.batches for i in b]
+    assert flat == sorted(flat) and len(flat) == len(sizes)
+    for batch in sampler.batches:
+        assert len(batch) * sizes[batch].max() <= 240
+    # The same lengths as one number a row: ordered by it, not by the source.
+    by_longest = TokenBudgetBatchSampler(sizes.max(axis=1), 240, seed=2).batches
+    assert by_longest != sampler.batches
+    assert all(np.diff(np.concatenate([sizes[b].max(axis=1) for b in by_longest])) >= 0)
 
 
 def test_seed_fixes_the_batches_and_each_epoch_reorders_them():
@@ -71,7 +114,7 @@ def test_two_processes_get_disjoint_whole_batches_covering_the_epoch():
 def test_batches_dealt_to_n_processes_repeat_and_drop_nothing(num_processes):
     """With a batch count that is not a multiple of N, Accelerate's shard would repeat the first batches to even
     the processes out: the sampler splits batches first, so that each example is dealt exactly once."""
-    lengths, budget = _lengths(n=301), 250  # 47 batches: a multiple of none of 2, 3, 4
+    lengths, budget = _lengths(n=301), 260  # 47 batches: a multiple of none of 2, 3, 4
     unsplit = len(TokenBudgetBatchSampler(lengths, budget, seed=0))
     assert unsplit % num_processes, "pick data whose batch count needs splitting"
     sampler = TokenBudgetBatchSampler(lengths, budget, seed=0, num_processes=num_processes)
@@ -108,6 +151,9 @@ def test_an_example_longer_than_the_budget_is_refused_or_dropped(caplog):
 def test_example_lengths_are_the_longer_side_through_the_datasets_row_mapping():
     ds = Dataset.from_dict({"input_ids": [[1] * 4, [1] * 2, [1] * 7], "labels": [[1] * 3, [1] * 6, [1] * 1]})
     assert example_lengths(ds).tolist() == [4, 6, 7]
+    assert example_sizes(ds).tolist() == [[4, 3], [2, 6], [7, 1]]
+    assert example_sizes(ds.select([2, 0])).tolist() == [[7, 1], [4, 3]]
+    assert example_sizes([{"labels": [1, 2, 3]}]).tolist() == [[0, 3]]
     assert example_lengths(ds.select([2, 0])).tolist() == [7, 4]
     assert example_lengths([{"input_ids": [1, 2], "labels": [1, 2, 3]}]).tolist() == [3]
     with pytest.raises(ValueError, match="the training dataset has no 'input_ids' or 'labels' column"):
