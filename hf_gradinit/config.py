@@ -67,9 +67,11 @@ class GradInitConfig(Seq2SeqTrainingArguments, GradInitArguments):
 
     Token-budget batches (fairseq's `--max-tokens`; see docs/token-budgets.md):
         max_tokens (`int` or `None`, *optional*, defaults to `None`):
-            Per-device token budget of each training batch: examples ordered by length and packed while rows × the
-            batch's longest example (the longer of source and labels) stays within it, the batches shuffled every
-            epoch. Replaces `per_device_train_batch_size` for training (evaluation keeps rows). `None`: rows.
+            Per-device token budget of each training batch, batched as fairseq's `--max-tokens`, batch for batch:
+            pairs ordered by source length, then labels length, and packed while rows × the batch's longest example
+            (the longer of source and labels) stays within it, full batches cut back to multiples of 8 rows, the
+            batches shuffled every epoch. Replaces `per_device_train_batch_size` for training (evaluation keeps
+            rows). `None`: rows.
         skip_invalid_size_inputs (`bool`, *optional*, defaults to `False`):
             Drop training examples longer than `max_tokens` (or `gradinit_max_tokens`), with a logged count,
             instead of raising a `ValueError` that names the first of them.

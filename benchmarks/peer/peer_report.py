@@ -1,7 +1,8 @@
 """§8's table from the committed results alone: per seed, the endpoints of the authors' code (A, B, C;
-benchmarks/results/peer/) beside the package's (`compare`, the paper's text preparation;
-benchmarks/results/tokenizer_paper/) and the package's with fairseq's position tables
-(benchmarks/results/positions_fairseq/), and the outcome rule fixed in §8's protocol.
+benchmarks/results/peer/) beside the package's (`compare`, the paper's text preparation): on hf_gradinit 0.2's
+token-budget batches (benchmarks/results/tokenizer_paper/), the same with fairseq's position tables
+(benchmarks/results/positions_fairseq/), and on fairseq's batches, the authors' own (benchmarks/results/
+fairseq_batches/); and the outcome rule fixed in §8's protocol, for each package path against the authors'.
 
     python benchmarks/peer/peer_report.py [--plot benchmarks/results/peer/curves.png]
 """
@@ -20,8 +21,9 @@ TRAINED_MARGIN = 0.10  # C is trained on a path when its endpoint is within 0.10
 PACKAGE_ARMS = {"A": "none", "B": "warmup", "C": "gradinit"}
 PATHS = {
     "authors' code": "peer",
-    "package": "tokenizer_paper",
-    "package, fairseq's positions": "positions_fairseq",
+    "package, 0.2's batches": "tokenizer_paper",
+    "package, 0.2's batches, fairseq's positions": "positions_fairseq",
+    "package, fairseq's batches": "fairseq_batches",
 }
 
 
@@ -75,7 +77,8 @@ def curves(path: str, seed: int) -> dict[str, list[tuple[int, float]]]:
 
 
 def plot(out: str) -> None:
-    """One panel a seed: the authors' code solid, the package dashed, fairseq's positions dotted."""
+    """One panel a seed: the authors' code solid, the package on 0.2's batches dashed (dotted with fairseq's
+    positions), on fairseq's batches dash-dotted."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,7 +86,7 @@ def plot(out: str) -> None:
 
     seeds = [s for s in SEEDS if any(curves(p, s) for p in PATHS)]
     fig, axes = plt.subplots(1, len(seeds), figsize=(5 * len(seeds), 4), squeeze=False, sharey=True)
-    styles = dict(zip(PATHS, ("-", "--", ":")))
+    styles = dict(zip(PATHS, ("-", "--", ":", "-.")))
     colours = {"A": "tab:red", "B": "tab:blue", "C": "tab:green"}
     for ax, seed in zip(axes[0], seeds):
         for path in PATHS:
@@ -119,15 +122,18 @@ def main() -> None:
             gaps = [f"{ends[a] - ends['B']:+.3f}" if a in ends and "B" in ends else "" for a in ("A", "C")]
             trained = {None: "", True: "yes", False: "no"}[c_trained(ends)]
             print(f"| {seed} | {path} | {' | '.join(cell)} | {' | '.join(gaps)} | {trained} |")
-    agree = [
-        seed
-        for seed in SEEDS
-        if None not in (c_trained(table[("authors' code", seed)]), c_trained(table[("package", seed)]))
-    ]
-    same = [s for s in agree if c_trained(table[("authors' code", s)]) == c_trained(table[("package", s)])]
+    for path in PATHS:
+        if path != "authors' code":
+            print(rule(table, path))
+
+
+def rule(table: dict[tuple[str, int], dict[str, float]], path: str) -> str:
+    """The protocol's rule for one package path: C trained on both paths or on neither, on at least 3 of 4 seeds."""
+    agree = [s for s in SEEDS if None not in (c_trained(table[("authors' code", s)]), c_trained(table[(path, s)]))]
+    same = [s for s in agree if c_trained(table[("authors' code", s)]) == c_trained(table[(path, s)])]
     verdict = "reproduces" if len(same) >= 3 else "does not reproduce" if len(agree) - len(same) >= 2 else "undecided"
-    print(
-        f"\nThe rule (C trained on both paths or on neither, on at least 3 of the 4 seeds): {len(same)} of "
+    return (
+        f"\nThe rule, {path} (C trained on both paths or on neither, on at least 3 of the 4 seeds): {len(same)} of "
         f"{len(agree)} seeds with both paths' B and C agree: {verdict}"
         + ("" if len(agree) == len(SEEDS) else f" ({len(SEEDS) - len(agree)} seeds not run)")
         + "."
