@@ -128,8 +128,8 @@ def main() -> None:
 
     # The package's own batches of this seed, beside fairseq's: rows and target tokens (with </s>) a batch.
     label_lengths = np.array([len(t.split()) + 1 for t in target])
-    lengths = np.maximum(np.array([len(s.split()) + 1 for s in source]), label_lengths)
-    sampler = TokenBudgetBatchSampler(lengths, args.max_tokens, seed=options.seed)
+    sizes = np.stack([np.array([len(s.split()) + 1 for s in source]), label_lengths], axis=1)
+    sampler = TokenBudgetBatchSampler(sizes, args.max_tokens, seed=options.seed)
     package_batches = [b for _, b in zip(range(len(theirs)), iter(sampler))]
 
     def shapes(batches):
