@@ -227,7 +227,7 @@ def token_budget_dataloader(trainer, max_tokens: int, *, what: str, min_rows: in
     else:
         collate = trainer._get_collator_with_removed_columns(collate, description="training")
     sampler = TokenBudgetBatchSampler(
-        trainer.train_example_lengths(),
+        trainer.train_example_sizes(),
         max_tokens,
         seed=args.data_seed if args.data_seed is not None else args.seed,
         num_processes=trainer.accelerator.num_processes,

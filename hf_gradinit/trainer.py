@@ -279,7 +279,7 @@ class GradInitTrainer(Seq2SeqTrainer):
             raise ValueError("Trainer: training requires a train_dataset.")
         return token_budget_dataloader(self, self.args.max_tokens, what="max_tokens")
 
-    def train_example_lengths(self):
+    def train_example_sizes(self):
         """One (source length, labels length) row per training example, computed once per dataset."""
         if self._lengths is None or self._lengths[0] is not self.train_dataset:
             self._lengths = (self.train_dataset, example_sizes(self.train_dataset))
@@ -309,7 +309,7 @@ class GradInitTrainer(Seq2SeqTrainer):
             budgets["gradinit_max_tokens"] = self.args.gradinit_max_tokens
         for what, budget in budgets.items():
             if budget is not None and not self.args.skip_invalid_size_inputs:
-                TokenBudgetBatchSampler(self.train_example_lengths(), budget, what=what)
+                TokenBudgetBatchSampler(self.train_example_sizes(), budget, what=what)
 
     def _carry_gradinit_record(self, resume_from_checkpoint: str | bool) -> None:
         checkpoint = (

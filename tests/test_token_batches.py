@@ -322,7 +322,7 @@ def test_a_resumed_epoch_of_one_of_two_processes_keeps_its_batch_order():
         args=GradInitConfig(output_dir="unused", max_tokens=60, report_to="none", use_cpu=True, seed=5),
         train_dataset=ds,
         data_collator=collate,
-        train_example_lengths=lambda: example_lengths(ds),
+        train_example_sizes=lambda: example_sizes(ds),
         _remove_unused_columns=lambda dataset, description: dataset,
         accelerator=SimpleNamespace(
             num_processes=2,
@@ -333,7 +333,7 @@ def test_a_resumed_epoch_of_one_of_two_processes_keeps_its_batch_order():
     # What the Trainer's epoch loop does with a resumed dataloader.
     resumed.set_epoch(3)
     resumed.batch_sampler.batch_sampler.set_epoch(3)
-    expected = TokenBudgetBatchSampler(example_lengths(ds), 60, seed=5, num_processes=2)
+    expected = TokenBudgetBatchSampler(example_sizes(ds), 60, seed=5, num_processes=2)
     expected.set_epoch(3)
     mine = list(expected)[0::2][2:]
     got = [b["input_ids"] for b in resumed]

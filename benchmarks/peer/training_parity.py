@@ -90,12 +90,12 @@ def main() -> None:
     theirs = json.load(open(os.path.join(options.run, "update_trace.json")))["updates"]
     cell = f"{PEER}/cell"
     tokenizer = AutoTokenizer.from_pretrained(f"{cell}/tokenizer")
-    flags = [f.replace(DROPOUT_ON, DROPOUT_ON.replace("0.1", "0.0")) for f in CELL_FLAGS]
-    if flags == CELL_FLAGS:
-        raise SystemExit(f"CELL_FLAGS no longer hold {DROPOUT_ON!r}: dropout could not be turned off")
     evaluate = options.dropout == "on"
+    flags = CELL_FLAGS if evaluate else [f.replace(DROPOUT_ON, DROPOUT_ON.replace("0.1", "0.0")) for f in CELL_FLAGS]
+    if not evaluate and flags == CELL_FLAGS:
+        raise SystemExit(f"CELL_FLAGS no longer hold {DROPOUT_ON!r}: dropout could not be turned off")
     model_args, data_args, args = parse_translation_arguments(
-        (CELL_FLAGS if evaluate else flags) + SEARCH_FLAGS + SCHEDULES[options.arm] + [
+        flags + SEARCH_FLAGS + SCHEDULES[options.arm] + [
             "--gradinit", "false", "--max_steps", str(len(theirs)), "--logging_steps", "1" if not evaluate else "50",
             "--output_dir", f"{PEER}/training-parity", "--save_strategy", "no", "--seed", str(options.seed),
             "--eval_strategy", "steps" if evaluate else "no", "--eval_steps", "100", "--per_device_eval_batch_size",
