@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """BENCHMARKS §2V's table and verdicts, from the results files alone: the product's path (`hf-gradinit compare`'s
-`results.json`) beside the lab's (§2R's `stability.py` results files for the same seed).
+`results.json`) beside the lab's (§2R's results files for the same seed, from the lab's training loop).
 
 The rules are §2V's, fixed before its runs:
 

@@ -1,11 +1,11 @@
-"""The confirmatory test of BENCHMARKS §2P, computed from `stability.py`'s results files.
+"""The confirmatory test of BENCHMARKS §2P, computed from the lab loop's results files (`benchmarks/results/confirm/`).
 
 The protocol, in code: the endpoint of a run is its mean validation loss at updates 1,000, 1,100 and 1,200 (+∞ if
 it diverged); the warmup W is the one of {75, 150, 300} with the lowest mean endpoint on seeds 1–3 (a tie within
 0.005 goes to the shorter); d = C − B per new seed; GradInit matches warmup if at least 7 of the 8 new seeds have
 d ≤ 0.10 (the sign test's one-sided 96.5 % upper bound on the median d), and beats no warmup if A − C ≥ 0.5 in every
 new seed where A ran. The mean d's one-sided 95 % t bound and a paired bootstrap are reported beside it, not
-deciding. `stability.py --report` prints these tables whenever its folder holds runs of the protocol.
+deciding. `lab_report.py` prints these tables whenever its folder holds runs of the protocol.
 """
 
 from __future__ import annotations

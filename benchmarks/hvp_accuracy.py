@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from stability import load_data, loss_of, make_collate, make_model, parse_args
+from lab_cell import load_data, loss_of, make_collate, make_model, parse_args
 
 from hf_gradinit import GradInitArguments, GradInitSearch
 from hf_gradinit.activation_pattern import ActivationPattern
@@ -70,10 +70,10 @@ def alpha_gradient(model, batch, loss_fn, alg, branch, hvp):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args = parse_args(argv, description=__doc__)
     if args.threads:
         torch.set_num_threads(args.threads)
-    tokenizer, train, _, _, _ = load_data(args)
+    tokenizer, train, _ = load_data(args)
     batch = {k: v.to(args.device) for k, v in make_collate(tokenizer)(train[: args.batch_size]).items()}
     loss_fn = lambda m, b: loss_of(m, b, args.label_smoothing)  # noqa: E731
     print(

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Finite-difference against exact Hessian-vector products with the paper's θ′ details, on whole d 128 searches.
 
-Reads two `scales.json` files per seed, written by `stability.py` on the same model, batches and flags but for
-`--gradinit_hvp`: the exact ones of `regime_runs.sh details` and the finite-difference ones of `regime_runs.sh
-hvpdetails`. Prints per seed what BENCHMARKS §1b compared without the details (constraint fraction, final scales
-over the tensors other than the attention's key biases, whose α-gradient is rounding noise) and what a search's
-report shows (first objective step, agreement of the per-iteration constraint decisions, the search loss over its
-last iterations), then the verdict of the rule fixed before these runs.
+Reads two `scales.json` files per seed, written by the lab's training script (`stability.py`, at the commit §2T's page
+names) on the same model, batches and flags but for `--gradinit_hvp`: the exact ones of `regime_runs.sh details` and
+the finite-difference ones of `regime_runs.sh hvpdetails`. Prints per seed what BENCHMARKS §1b compared without the
+details (constraint fraction, final scales over the tensors other than the attention's key biases, whose α-gradient is
+rounding noise) and what a search's report shows (first objective step, agreement of the per-iteration constraint
+decisions, the search loss over its last iterations), then the verdict of the rule fixed before these runs.
 
     python benchmarks/hvp_details.py
 """

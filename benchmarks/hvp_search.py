@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from overhead import _peak_rss_bytes, _release_free_heap, _reset_peak_rss, _rss_bytes  # noqa: E402
-from stability import batch_order, load_data, loss_of, make_collate, make_model, parse_args, validation_loss  # noqa: E402
+from lab_cell import batch_order, load_data, loss_of, make_collate, make_model, parse_args, validation_loss  # noqa: E402
 
 from hf_gradinit import GradInitArguments, gradinit  # noqa: E402
 
@@ -52,7 +52,7 @@ def _peak_added_mb(device, base):
 
 
 def training_step_cost(args, tokenizer, train, order, collate):
-    """Seconds per training step (collation, forward, backward, AdamW step, as `stability.py` trains) and the
+    """Seconds per training step (collation, forward, backward, AdamW step, as the lab's training loop did) and the
     peak memory it adds to the model's, on the same batches the searches use."""
     model = make_model(args, tokenizer)
     model.train()
@@ -89,10 +89,10 @@ def main(argv=None):
         del argv[i:j]
         if not ways or set(ways) - {"exact", "finite_difference"}:
             raise SystemExit(f"--ways takes 'exact' and/or 'finite_difference', got {ways}")
-    args = parse_args(argv + ["--gradinit_iters", str(iters)])
+    args = parse_args(argv, description=__doc__)
     if args.threads:
         torch.set_num_threads(args.threads)
-    tokenizer, train, val, _, _ = load_data(args)
+    tokenizer, train, val = load_data(args)
     collate = make_collate(tokenizer)
     to_device = lambda b: {k: v.to(args.device) for k, v in b.items()}  # noqa: E731
 

@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import stability  # noqa: E402
+import lab_cell  # noqa: E402
 
 from hf_gradinit.token_batches import TokenBudgetBatchSampler, example_lengths  # noqa: E402
 
@@ -40,8 +40,8 @@ def parse_args(argv=None):
     p.add_argument("--max_train_samples", type=int, default=50000)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
-    # The model and data flags of stability.py: d 128, ffn 512, 6+6 layers, fairseq's init.
-    model_args = stability.parse_args(
+    # The model and data flags of lab_cell.py: d 128, ffn 512, 6+6 layers, fairseq's init.
+    model_args = lab_cell.parse_args(
         [
             "--data_dir",
             args.data_dir,
@@ -84,8 +84,8 @@ def main(argv=None):
     args, margs = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    tokenizer, train, _, _, _ = stability.load_data(margs)
-    collate = stability.make_collate(tokenizer)
+    tokenizer, train, _ = lab_cell.load_data(margs)
+    collate = lab_cell.make_collate(tokenizer)
     lengths = example_lengths(train)
     rng = random.Random(0)
     row_batches = [rng.sample(range(len(train)), args.batch_size) for _ in range(max(200, args.steps + args.warmup))]
@@ -94,7 +94,7 @@ def main(argv=None):
     budget_batches = list(TokenBudgetBatchSampler(lengths, budget, seed=0))
     kinds = {f"rows ({args.batch_size})": row_batches, f"token budget ({budget})": budget_batches}
 
-    model = stability.make_model(margs, tokenizer)
+    model = lab_cell.make_model(margs, tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-9)
     stats = {name: {"seconds": [], "rows": [], "target": [], "padding": []} for name in kinds}
     picks = {name: random.Random(1).sample(batches, args.steps + args.warmup) for name, batches in kinds.items()}
@@ -103,7 +103,7 @@ def main(argv=None):
             rows = picks[name][step]
             batch = {k: v.to(args.device) for k, v in collate([train[i] for i in rows]).items()}
             start = time.perf_counter()
-            loss = stability.loss_of(model, batch, 0.1)
+            loss = lab_cell.loss_of(model, batch, 0.1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -1,7 +1,7 @@
-"""The confirmatory protocol's arithmetic (benchmarks/confirmatory.py) and the held-out split of stability.py, checked
-against computations written out here: enumerated sign patterns, closed-form quantiles, a reimplemented split."""
+"""The confirmatory protocol's arithmetic (benchmarks/confirmatory.py), the lab's report (benchmarks/lab_report.py) and
+the held-out split (benchmarks/heldout_split.py), checked against computations written out here: enumerated sign
+patterns, closed-form quantiles, a reimplemented split, and the tables of the §2R page against its results files."""
 
-import gzip
 import itertools
 import json
 import math
@@ -16,7 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import confirmatory  # noqa: E402
-import stability  # noqa: E402
+import lab_report  # noqa: E402
+from heldout_split import split  # noqa: E402
 
 
 def curve(values, steps=range(100, 1300, 100)):
@@ -190,45 +191,9 @@ def test_heldout_split_takes_every_nth_sentence_pair_and_nothing_else():
     ]
     full = re.compile(r"^(\S+\s+){2,}\S*[.?!]$")  # three words or more, ending in . ? !
     sentences = [p for p in pairs if full.match(p[0].strip()) and full.match(p[1].strip())]
-    train, heldout = stability.split_heldout(pairs, 2)
+    train, heldout = split(pairs, 2)
     assert heldout == sentences[1::2] and len(heldout) == 3
     assert train == [p for p in pairs if p not in heldout]
-
-
-def test_stability_holds_the_split_out_of_training_and_scores_it_after_training(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    pairs = [
-        {"de": f"das haus {i} ist rot .", "en": f"the house {i} is red ."}
-        if i % 3
-        else {"de": f"haus {i}", "en": f"house {i}"}
-        for i in range(90)
-    ]
-    with gzip.open(data / "train.jsonl.gz", "wt") as f:
-        f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs)
-    with open(data / "validation.jsonl", "w") as f:
-        f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs[1:11])
-    out = tmp_path / "out"
-    common = ["--tiny", "--steps", "2", "--lrs", "1e-3", "--arms", "A", "--data_dir", str(data), "--device", "cpu"]
-    tokenizer, train, _, test, references = stability.load_data(
-        stability.parse_args([*common, "--heldout_every", "4"])
-    )
-    assert len(test) == len(references["test"]) == 60 // 4 and len(train) == 90 - 15
-    sentences = [p["en"] for i, p in enumerate(pairs) if i % 3]
-    assert references["test"] == sentences[3::4]
-
-    def text(ids):
-        return tokenizer.decode(ids, skip_special_tokens=True).strip()
-
-    held = {text(tokenizer(text_target=t)["input_ids"]) for t in references["test"]}
-    trained = {text(r["labels"]) for r in train}
-    assert len(held) == 15 and not held & trained and len(trained) == 75
-    results = stability.main([*common, "--out", str(out), "--heldout_every", "4"])
-    assert math.isfinite(results[0]["test_loss"]) and isinstance(results[0]["test_bleu"], float)
-    # the same final model on other sentences: a loss of its own, not the validation loss again
-    assert results[0]["test_loss"] != pytest.approx(results[0]["curve"][-1]["val_loss"], abs=1e-4)
-    plain = stability.main([*common, "--out", str(tmp_path / "plain")])
-    assert "test_loss" not in plain[0]
 
 
 def test_report_keeps_tagged_arms_in_the_claim_table(capsys):
@@ -240,7 +205,7 @@ def test_report_keeps_tagged_arms_in_the_claim_table(capsys):
         _run("B", 2, 6.2),
         _run("C", 2, 6.5),
     ]
-    stability.seed_summary(results, reach=6.5)
+    lab_report.seed_summary(results, reach=6.5)
     rows = [
         line
         for line in capsys.readouterr().out.splitlines()
@@ -253,41 +218,26 @@ def test_report_keeps_tagged_arms_in_the_claim_table(capsys):
 
 
 def test_report_of_a_folder_without_results_says_so(tmp_path):
-    with pytest.raises(SystemExit, match="no results_\\*.json files in"):
-        stability.main(["--report", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="no results_\\*.json files there"):
+        lab_report.main([str(tmp_path)])
 
 
-def test_stability_trains_with_the_adam_beta2_it_is_given_and_resumes_only_with_it(tmp_path):
-    import torch
+def test_the_lab_report_prints_every_row_of_the_confirmatory_results_page_from_its_committed_files(tmp_path, capsys):
+    # The page's tables were pasted from this report; rebuilt now from the committed results files (a copy: the
+    # report writes its curves into the folder it reads), every data row must come out again, digit for digit.
+    import shutil
 
-    data = tmp_path / "data"
-    data.mkdir()
-    pairs = [{"de": f"das haus {i} ist rot .", "en": f"the house {i} is red ."} for i in range(60)]
-    with gzip.open(data / "train.jsonl.gz", "wt") as f:
-        f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs)
-    with open(data / "validation.jsonl", "w") as f:
-        f.writelines(json.dumps({"translation": p}) + "\n" for p in pairs[:10])
-    common = [
-        "--tiny",
-        "--steps",
-        "2",
-        "--lrs",
-        "1e-3",
-        "--arms",
-        "A",
-        "--data_dir",
-        str(data),
-        "--device",
-        "cpu",
-        "--out",
-        str(tmp_path / "out"),
-        "--resumable",
+    folder = tmp_path / "confirm"
+    shutil.copytree(os.path.join(ROOT, "benchmarks", "results", "confirm"), folder)
+    capsys.readouterr()
+    lab_report.main([str(folder)])
+    printed = {line.replace("−", "-") for line in capsys.readouterr().out.splitlines()}
+    with open(os.path.join(ROOT, "docs", "benchmarks", "confirmatory-results.md"), encoding="utf-8") as f:
+        page = f.read().splitlines()
+    rows = [
+        line
+        for i, line in enumerate(page)
+        if line.startswith("|") and "---" not in line and not (i + 1 < len(page) and "---" in page[i + 1])
     ]
-    stability.main([*common, "--adam_beta2", "0.999"])
-    state = torch.load(tmp_path / "out" / "state" / "A-lr0.001-seed1.pt", weights_only=False)
-    assert state["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)
-    with pytest.raises(SystemExit, match="saved with --adam_beta2 0.999, this run has 0.98"):
-        stability.main([*common, "--steps", "4"])
-    del state["flags"]["adam_beta2"]  # a state saved before the flag existed was trained with 0.98
-    torch.save(state, tmp_path / "out" / "state" / "A-lr0.001-seed1.pt")
-    stability.main([*common, "--steps", "4"])
+    assert len(rows) >= 30
+    assert [row for row in rows if row.replace("−", "-") not in printed] == []
