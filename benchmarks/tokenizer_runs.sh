@@ -8,6 +8,7 @@
 #
 # POSITIONS=fairseq runs the package's model with fairseq's position tables instead (benchmarks/peer/
 # compare_fairseq_positions.py; §8), into runs/positions-fairseq-$SEED and benchmarks/results/positions_fairseq/.
+# ARMS_LANE2= (empty) runs lane 1 alone (e.g. two seeds' gradinit arms side by side, one command each).
 # NAME=<name> names the run folder (runs/<name>-$SEED) and the results folder (benchmarks/results/<name>/) instead.
 set -euo pipefail
 : "${CODE_COMMIT:?set CODE_COMMIT to the commit to run}"
@@ -42,7 +43,7 @@ compare=(-m hf_gradinit.cli compare)
 [ "$POSITIONS" = fairseq ] && compare=("$frozen/benchmarks/peer/compare_fairseq_positions.py")
 lane() { $PYTHON "${compare[@]}" "${FLAGS[@]}" --arms "$1" >> "$OUT/lane-$2.log" 2>&1; }
 lane "$ARMS_LANE1" 1 &
-lane "$ARMS_LANE2" 2 &
+if [ -n "$ARMS_LANE2" ]; then lane "$ARMS_LANE2" 2 & fi  # ARMS_LANE2= (empty): one lane
 wait
 $PYTHON -m hf_gradinit.cli compare --report --output_dir "$OUT"
 # The small files go to benchmarks/results/$name/seed$SEED/.
