@@ -14,7 +14,7 @@ set -euo pipefail
 : "${CODE_COMMIT:?set CODE_COMMIT to the commit to run}"
 SEED=${SEED:-101}
 ARMS_LANE1=${ARMS_LANE1:-none}
-ARMS_LANE2=${ARMS_LANE2:-warmup}
+ARMS_LANE2=${ARMS_LANE2-warmup}  # unset: warmup; set empty: no second lane
 PYTHON=${PYTHON:-python}
 POSITIONS=${POSITIONS:-package}
 if [ "$POSITIONS" = fairseq ]; then name=positions_fairseq; else name=tokenizer_paper; fi
