@@ -89,7 +89,7 @@ def plot(out: str) -> None:
     import matplotlib.pyplot as plt
 
     seeds = [s for s in SEEDS if any(curves(p, s) for p in PATHS)]
-    fig, axes = plt.subplots(1, len(seeds), figsize=(5 * len(seeds), 4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(seeds), figsize=(5 * len(seeds), 6), squeeze=False, sharey=True)
     styles = dict(zip(PATHS, ("-", "--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)))))
     colours = {"A": "tab:red", "B": "tab:blue", "C": "tab:green"}
     for ax, seed in zip(axes[0], seeds):
@@ -100,8 +100,12 @@ def plot(out: str) -> None:
         ax.set_title(f"seed {seed}")
         ax.set_xlabel("update")
     axes[0][0].set_ylabel("validation NLL, dropout off (nats a token)")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
+    legend = {}  # every arm and path once, whichever panel drew it
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=3, fontsize=7)
+    fig.tight_layout(rect=(0, 0.05 + 0.035 * math.ceil(len(legend) / 3), 1, 1))
     fig.savefig(out, dpi=110)
 
 
