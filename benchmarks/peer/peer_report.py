@@ -26,7 +26,8 @@ PATHS = {
     "package, 0.2's batches": "tokenizer_paper",
     "package, 0.2's batches, fairseq's positions": "positions_fairseq",
     "package, fairseq's batches": "fairseq_batches",
-    "package, fairseq's batches, fairseq's positions": "positions_fairseq_batches",
+    # arm C, and arm B run after it in a folder of its own
+    "package, fairseq's batches, fairseq's positions": ("positions_fairseq_batches", "positions_fairseq_batches_b"),
 }
 DIAGNOSES = {"package, fairseq's batches, fairseq's positions"}  # after the protocol: not judged by its rule
 
@@ -42,11 +43,18 @@ def _authors(seed: int) -> dict[str, float]:
     return found
 
 
-def _package(folder: str, seed: int) -> dict[str, float]:
-    path = os.path.join(RESULTS, folder, f"seed{seed}", "results.json")
-    if not os.path.isfile(path):
-        return {}
-    arms = json.load(open(path))["arms"]
+def _package_arms(folders: str | tuple[str, ...], seed: int) -> dict:
+    """The arms of a package path's `compare` results for one seed, from one folder or several."""
+    arms = {}
+    for folder in (folders,) if isinstance(folders, str) else folders:
+        path = os.path.join(RESULTS, folder, f"seed{seed}", "results.json")
+        if os.path.isfile(path):
+            arms.update(json.load(open(path))["arms"])
+    return arms
+
+
+def _package(folders: str | tuple[str, ...], seed: int) -> dict[str, float]:
+    arms = _package_arms(folders, seed)
     ends = {arm: endpoint(arms[name]) for arm, name in PACKAGE_ARMS.items() if name in arms}
     return {arm: value for arm, value in ends.items() if not math.isnan(value)}
 
@@ -69,10 +77,7 @@ def curves(path: str, seed: int) -> dict[str, list[tuple[int, float]]]:
             if os.path.isfile(file):
                 found[arm] = [(e["update"], e["nll"]) for e in json.load(open(file))["evaluations"]]
         return found
-    file = os.path.join(RESULTS, folder, f"seed{seed}", "results.json")
-    if not os.path.isfile(file):
-        return {}
-    arms = json.load(open(file))["arms"]
+    arms = _package_arms(folder, seed)
     return {
         arm: [(e["step"], e["eval_nll"]) for e in arms[name]["evaluations"] if "eval_nll" in e]
         for arm, name in PACKAGE_ARMS.items()
