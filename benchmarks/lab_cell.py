@@ -3,8 +3,9 @@
 a tokenizer trained on them, label-smoothed cross-entropy. No training loop: training runs go through the package
 (`hf-gradinit compare`, `GradInitTrainer`).
 
-These are the functions of the lab's former training script (`stability.py`, last at commit 10cef8e), unchanged,
-so that §1b's and §5's commands give the numbers their pages report.
+They build the same model, data, loss and batch order as the lab's former training script (`stability.py`, last at
+commit 10cef8e), whose functions these are, less its held-out split, its bf16 autocast and its training flags, so
+that §1b's and §5's commands give the numbers their pages report.
 """
 
 from __future__ import annotations
