@@ -4,7 +4,8 @@ token-budget batches (benchmarks/results/tokenizer_paper/), the same with fairse
 (benchmarks/results/positions_fairseq/), and on fairseq's batches, the authors' own (benchmarks/results/
 fairseq_batches/); and the outcome rule fixed in §8's protocol, for each package path against the authors'. The
 diagnosis of §8's results, the package's search and training on fairseq's batches with fairseq's position tables
-(benchmarks/results/positions_fairseq_batches/, arm C alone), is set beside the authors' C, outside the rule.
+(benchmarks/results/positions_fairseq_batches/: arm C; its B, once run, in positions_fairseq_batches_b/), is set
+beside the authors' C, outside the rule.
 
     python benchmarks/peer/peer_report.py [--plot benchmarks/results/peer/curves.png]
 """
