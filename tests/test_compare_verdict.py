@@ -31,7 +31,17 @@ def test_the_lowest_arm_and_its_margins_with_a_close_arm_called_unseparated():
     assert "`gradinit` ended lowest, at 6.170 (update 200): 0.030 below `warmup`, 0.330 below `none`." in text
     assert "`warmup` is within the noise bound of 0.10 nats" in text and "`none` is within" not in text
     assert "more seeds (`--seed`) would" in text
+    assert "`gradinit` trained without warmup" in text and "before dropping warmup" in text
     assert "No arm's evaluated network collapsed." in text
+
+
+def test_an_arm_with_warmup_ending_lowest_gets_no_warning_about_dropping_warmup():
+    arms = {"none": _record("none", [7.0, 6.50]), "warmup": _record("warmup", [7.0, 6.20])}
+    text = verdict(arms, {arm: [] for arm in arms})
+    assert "`warmup` ended lowest, at 6.200 (update 200): 0.300 below `none`." in text
+    assert "without warmup" not in text and "before dropping warmup" not in text
+    arms["gradinit_warmup"] = _record("gradinit_warmup", [7.0, 6.10])
+    assert "without warmup" not in verdict(arms, {arm: [] for arm in arms})
 
 
 def test_margins_above_the_bound_are_called_and_collapses_are_named():
@@ -44,6 +54,8 @@ def test_margins_above_the_bound_are_called_and_collapses_are_named():
     assert "`gradinit` ended lowest, at 6.000 (update 300): 1.600 below `none`." in text
     assert f"Every margin is above the noise bound of {NOISE_BOUND:.2f} nats." in text
     assert "more seeds" not in text
+    # A margin of 1.6 is far above the bound, but the winner ran without warmup: one seed is still one draw.
+    assert "`gradinit` trained without warmup" in text and "other `--seed`s before dropping warmup" in text
     assert "Collapsed (the evaluated network, dropout off): `none` from update 200." in text
 
 
