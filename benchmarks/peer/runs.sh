@@ -29,23 +29,13 @@ frozen=$PEER/frozen-$CODE_COMMIT
 if [ ! -d "$frozen" ]; then
   mkdir -p "$frozen" && git archive "$CODE_COMMIT" benchmarks/peer | tar -x -C "$frozen"
 fi
+source "$(dirname "${BASH_SOURCE[0]}")/fairseq_cell.sh"  # FAIRSEQ_CELL, FAIRSEQ_SEARCH (with DROPOUT, SEARCH_ITERS)
 CELL=(
-  --arch transformer_iwslt_de_en --share-decoder-input-output-embed
-  --encoder-embed-dim 128 --decoder-embed-dim 128 --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512
-  --encoder-layers 6 --decoder-layers 6 --encoder-attention-heads 4 --decoder-attention-heads 4
-  --dropout "$DROPOUT" --attention-dropout "$DROPOUT" --activation-dropout "$DROPOUT"
-  --optimizer adam --adam-betas "(0.9, 0.98)" --adam-eps 1e-8 --weight-decay 1e-4 --clip-norm 0.0
-  --lr 1e-3 --lr-scheduler fixed
-  --criterion label_smoothed_cross_entropy --label-smoothing 0.1
-  --max-tokens 1600 --max-update "$MAX_UPDATE" --validate-interval-updates 100 --validate-interval 1000
-  --save-interval-updates 100 --keep-interval-updates 1 --no-epoch-checkpoints
-  --log-format json --log-interval 50 --cpu --num-workers 0 --user-dir gradinit/utils
+  "${FAIRSEQ_CELL[@]}"
+  --max-update "$MAX_UPDATE" --validate-interval-updates 100 --validate-interval 1000
+  --save-interval-updates 100 --keep-interval-updates 1 --no-epoch-checkpoints --log-format json --log-interval 50
 )
-SEARCH=(
-  --use-gradinit --gradinit-iters "$SEARCH_ITERS" --gradinit-max-tokens 2000 --gradinit-lr 2.5e-3 --gradinit-beta1 0.9
-  --gradinit-beta2 0.98 --gradinit-eta 2e-3 --gradinit-gamma 1000 --gradinit-min-scale 0.01
-  --gradinit-max-scale 100 --gradinit-grad-clip 1e8
-)
+SEARCH=("${FAIRSEQ_SEARCH[@]}")
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 run() {  # ARM SEED

@@ -19,20 +19,13 @@ root=$PWD
 rm -rf "$OUT" && mkdir -p "$OUT/authors" "$OUT/package"
 load=$(cut -d" " -f1 /proc/loadavg)  # the 1-minute load average before the two lanes start
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
+SEARCH_ITERS=$ITERS source "$(dirname "${BASH_SOURCE[0]}")/fairseq_cell.sh"  # runs.sh's model, optimizer and search
 
 authors() {
   (cd "$PEER/fairseq" && "$root/$PEER/venv/bin/python" "$root/benchmarks/peer/peer_train.py" "$root/$PEER/data-bin" \
     --peer-init "$root/$PEER/cell/init/seed101.pt" --save-dir "$root/$OUT/authors" --no-save \
-    --arch transformer_iwslt_de_en --share-decoder-input-output-embed \
-    --encoder-embed-dim 128 --decoder-embed-dim 128 --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512 \
-    --encoder-attention-heads 4 --decoder-attention-heads 4 --dropout 0.1 --attention-dropout 0.1 \
-    --activation-dropout 0.1 --optimizer adam --adam-betas "(0.9, 0.98)" --weight-decay 1e-4 --clip-norm 0.0 \
-    --lr 1e-3 --lr-scheduler fixed --criterion label_smoothed_cross_entropy --label-smoothing 0.1 \
-    --max-tokens 1600 --max-update "$UPDATES" --validate-interval-updates 100000 --disable-validation \
-    --log-format json --log-interval 50 --cpu --num-workers 0 --user-dir gradinit/utils --seed 101 \
-    --use-gradinit --gradinit-iters "$ITERS" --gradinit-max-tokens 2000 --gradinit-lr 2.5e-3 --gradinit-beta1 0.9 \
-    --gradinit-beta2 0.98 --gradinit-eta 2e-3 --gradinit-gamma 1000 --gradinit-min-scale 0.01 \
-    --gradinit-max-scale 100 --gradinit-grad-clip 1e8) > "$OUT/authors/train.log" 2>&1
+    "${FAIRSEQ_CELL[@]}" "${FAIRSEQ_SEARCH[@]}" --seed 101 --max-update "$UPDATES" --disable-validation \
+    --log-format json --log-interval 50) > "$OUT/authors/train.log" 2>&1
 }
 package() {
   "$PYTHON" examples/translation/run_translation.py \
