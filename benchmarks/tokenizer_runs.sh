@@ -10,6 +10,8 @@
 # compare_fairseq_positions.py; §8), into runs/positions-fairseq-$SEED and benchmarks/results/positions_fairseq/.
 # ARMS_LANE2= (empty) runs lane 1 alone (e.g. two seeds' gradinit arms side by side, one command each).
 # NAME=<name> names the run folder (runs/<name>-$SEED) and the results folder (benchmarks/results/<name>/) instead.
+# DROPOUT_SEED=<seed> keeps SEED's initial weights and batches and draws the dropout masks from DROPOUT_SEED
+# (benchmarks/compare_dropout_seed.py), into runs/dropout-seed-$SEED and benchmarks/results/dropout_seed/ unless NAME.
 set -euo pipefail
 : "${CODE_COMMIT:?set CODE_COMMIT to the commit to run}"
 SEED=${SEED:-101}
@@ -17,7 +19,10 @@ ARMS_LANE1=${ARMS_LANE1:-none}
 ARMS_LANE2=${ARMS_LANE2-warmup}  # unset: warmup; set empty: no second lane
 PYTHON=${PYTHON:-python}
 POSITIONS=${POSITIONS:-package}
+DROPOUT_SEED=${DROPOUT_SEED:-}
 if [ "$POSITIONS" = fairseq ]; then name=positions_fairseq; else name=tokenizer_paper; fi
+[ -n "$DROPOUT_SEED" ] && name=dropout_seed
+[ -n "$DROPOUT_SEED" ] && [ "$POSITIONS" = fairseq ] && { echo "DROPOUT_SEED with POSITIONS=fairseq: not built" >&2; exit 2; }
 name=${NAME:-$name}  # e.g. NAME=fairseq_batches: §8's runs at a commit whose token-budget batches are fairseq's
 OUT=${OUT:-runs/${name/_/-}-$SEED}
 frozen=runs/frozen-$CODE_COMMIT
@@ -30,7 +35,7 @@ FLAGS=(
   --model_type transformer --init fairseq --train_tokenizer --vocab_size 10000 --tokenizer_preprocessing paper
   --config_overrides "d_model=128,encoder_layers=6,decoder_layers=6,encoder_ffn_dim=512,decoder_ffn_dim=512,encoder_attention_heads=4,decoder_attention_heads=4,dropout=0.1,attention_dropout=0.1,activation_dropout=0.1"
   --train_file $data/train.jsonl --validation_file $data/validation.jsonl --source_lang de --target_lang en
-  --max_source_length 64 --max_target_length 64 --output_dir "$OUT" --seed "$SEED"
+  --max_source_length 64 --max_target_length 64 --output_dir "$OUT"
   --max_steps 1200 --eval_steps 100 --max_tokens 1600 --learning_rate 1e-3 --lr_scheduler_type constant_with_warmup
   --adam_beta2 0.98 --weight_decay 1e-4 --label_smoothing_factor 0.1 --max_grad_norm 0 --warmup_steps 300
   --per_device_eval_batch_size 64 --logging_steps 50 --use_cpu --report_to none --disable_tqdm true
@@ -41,6 +46,12 @@ export PYTHONPATH=$PWD/$frozen
 mkdir -p "$OUT"
 compare=(-m hf_gradinit.cli compare)
 [ "$POSITIONS" = fairseq ] && compare=("$frozen/benchmarks/peer/compare_fairseq_positions.py")
+if [ -n "$DROPOUT_SEED" ]; then
+  compare=("$frozen/benchmarks/compare_dropout_seed.py" --weights_seed "$SEED" --data_seed "$SEED")
+  FLAGS+=(--seed "$DROPOUT_SEED")
+else
+  FLAGS+=(--seed "$SEED")
+fi
 lane() { $PYTHON "${compare[@]}" "${FLAGS[@]}" --arms "$1" >> "$OUT/lane-$2.log" 2>&1; }
 lane "$ARMS_LANE1" 1 &
 if [ -n "$ARMS_LANE2" ]; then lane "$ARMS_LANE2" 2 & fi  # ARMS_LANE2= (empty): one lane
