@@ -5,7 +5,8 @@ token-budget batches (benchmarks/results/tokenizer_paper/), the same with fairse
 fairseq_batches/); and the outcome rule fixed in §8's protocol, for each package path against the authors'. The
 diagnosis of §8's results, the package's search and training on fairseq's batches with fairseq's position tables
 (benchmarks/results/positions_fairseq_batches/: arm C; its B, once run, in positions_fairseq_batches_b/), is set
-beside the authors' C, outside the rule.
+beside the authors' C, outside the rule, as is the package's B from one seed's weights and batches with another
+seed's dropout masks (benchmarks/results/dropout_seed/).
 
     python benchmarks/peer/peer_report.py [--plot benchmarks/results/peer/curves.png]
 """
@@ -29,8 +30,11 @@ PATHS = {
     "package, fairseq's batches": "fairseq_batches",
     # arm C, and arm B run after it in a folder of its own
     "package, fairseq's batches, fairseq's positions": ("positions_fairseq_batches", "positions_fairseq_batches_b"),
+    # the seed's weights and batches, the dropout masks of another seed (DROPOUT_SEED in tokenizer_runs.sh)
+    "package, fairseq's batches, other dropout masks": "dropout_seed",
 }
-DIAGNOSES = {"package, fairseq's batches, fairseq's positions"}  # after the protocol: not judged by its rule
+# after the protocol: not judged by its rule
+DIAGNOSES = {"package, fairseq's batches, fairseq's positions", "package, fairseq's batches, other dropout masks"}
 
 
 def _authors_results(seed: int) -> dict[str, dict]:
@@ -86,7 +90,8 @@ def curves(path: str, seed: int) -> dict[str, list[tuple[int, float]]]:
 
 def plot(out: str) -> None:
     """One panel a seed: the authors' code solid, the package on 0.2's batches dashed (dotted with fairseq's
-    positions), on fairseq's batches dash-dotted (dash-dot-dotted with fairseq's positions)."""
+    positions), on fairseq's batches dash-dotted (dash-dot-dotted with fairseq's positions, sparsely dotted with
+    other dropout masks)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,7 +99,7 @@ def plot(out: str) -> None:
 
     seeds = [s for s in SEEDS if any(curves(p, s) for p in PATHS)]
     fig, axes = plt.subplots(1, len(seeds), figsize=(5 * len(seeds), 6), squeeze=False, sharey=True)
-    styles = dict(zip(PATHS, ("-", "--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)))))
+    styles = dict(zip(PATHS, ("-", "--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 4)))))
     colours = {"A": "tab:red", "B": "tab:blue", "C": "tab:green"}
     for ax, seed in zip(axes[0], seeds):
         for path in PATHS:
