@@ -153,13 +153,14 @@ def main() -> None:
 
 def rule(table: dict[tuple[str, int], dict[str, float]], path: str) -> str:
     """The protocol's rule for one package path: C trained on both paths or on neither, on at least 3 of 4 seeds."""
-    agree = [s for s in SEEDS if None not in (c_trained(table[("authors' code", s)]), c_trained(table[(path, s)]))]
-    same = [s for s in agree if c_trained(table[("authors' code", s)]) == c_trained(table[(path, s)])]
-    verdict = "reproduces" if len(same) >= 3 else "does not reproduce" if len(agree) - len(same) >= 2 else "undecided"
+    judged = [s for s in SEEDS if None not in (c_trained(table[("authors' code", s)]), c_trained(table[(path, s)]))]
+    same = [s for s in judged if c_trained(table[("authors' code", s)]) == c_trained(table[(path, s)])]
+    verdict = "reproduces" if len(same) >= 3 else "does not reproduce" if len(judged) - len(same) >= 2 else "undecided"
+    missing = len(SEEDS) - len(judged)
     return (
         f"\nThe rule, {path} (C trained on both paths or on neither, on at least 3 of the 4 seeds): of the "
-        f"{len(agree)} seeds where both paths have B and C, {len(same)} agree: {verdict}"
-        + ("" if len(agree) == len(SEEDS) else f" ({len(SEEDS) - len(agree)} seeds not run)")
+        f"{len(judged)} seeds where both paths have B and C, {len(same)} agree: {verdict}"
+        + (f" ({missing} seed{'s' if missing > 1 else ''} not run)" if missing else "")
         + "."
     )
 
