@@ -6,7 +6,7 @@ fairseq_batches/); and the outcome rule fixed in §8's protocol, for each packag
 diagnosis of §8's results, the package's search and training on fairseq's batches with fairseq's position tables
 (benchmarks/results/positions_fairseq_batches/: arm C; its B, once run, in positions_fairseq_batches_b/), is set
 beside the authors' C, outside the rule, as is the package's B from one seed's weights and batches with another
-seed's dropout masks (benchmarks/results/dropout_seed/).
+seed's dropout masks (benchmarks/results/dropout_seed/, a second draw in dropout_seed_b/).
 
     python benchmarks/peer/peer_report.py [--plot benchmarks/results/peer/curves.png]
 """
@@ -32,9 +32,14 @@ PATHS = {
     "package, fairseq's batches, fairseq's positions": ("positions_fairseq_batches", "positions_fairseq_batches_b"),
     # the seed's weights and batches, the dropout masks of another seed (DROPOUT_SEED in tokenizer_runs.sh)
     "package, fairseq's batches, other dropout masks": "dropout_seed",
+    "package, fairseq's batches, other dropout masks (2nd draw)": "dropout_seed_b",
 }
 # after the protocol: not judged by its rule
-DIAGNOSES = {"package, fairseq's batches, fairseq's positions", "package, fairseq's batches, other dropout masks"}
+DIAGNOSES = {
+    "package, fairseq's batches, fairseq's positions",
+    "package, fairseq's batches, other dropout masks",
+    "package, fairseq's batches, other dropout masks (2nd draw)",
+}
 
 
 def _authors_results(seed: int) -> dict[str, dict]:
@@ -99,7 +104,7 @@ def plot(out: str) -> None:
 
     seeds = [s for s in SEEDS if any(curves(p, s) for p in PATHS)]
     fig, axes = plt.subplots(1, len(seeds), figsize=(5 * len(seeds), 6), squeeze=False, sharey=True)
-    styles = dict(zip(PATHS, ("-", "--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 4)))))
+    styles = dict(zip(PATHS, ("-", "--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 4)), (0, (1, 4)))))
     colours = {"A": "tab:red", "B": "tab:blue", "C": "tab:green"}
     for ax, seed in zip(axes[0], seeds):
         for path in PATHS:
