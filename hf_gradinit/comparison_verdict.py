@@ -5,9 +5,8 @@ called: one seed is one draw of the initial weights, the batches and the dropout
 small model (BENCHMARKS.md, §2R: eight seeds, 1,200 updates) the warmup arm's endpoints spread over 0.10 nats
 (6.14–6.24) from seed to seed, GradInit's over 2.0. Only more seeds separate arms closer than that.
 
-The bound is the warmup arm's. An arm without warmup varies more from run to run (GradInit's 2.0 above; §8: the
-package's and the authors' GradInit, from the same weights on the same batches, ended 0.52 apart), so when such an
-arm ends lowest the verdict says so before anyone drops warmup on one seed's word.
+The bound is the warmup arm's. An arm without warmup varies more from seed to seed (GradInit's 2.0 above), so when
+such an arm ends lowest the verdict says so before anyone drops warmup on one seed's word.
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ def verdict(arms: dict[str, dict], collapses: dict[str, list], noise_bound: floa
             words.append(f"Every margin is above the noise bound of {noise_bound:.2f} nats.")
         if not ARMS.get(best, (False, True))[1]:
             words.append(
-                f"`{best}` trained without warmup, and such runs vary more than the bound from run to run "
+                f"`{best}` trained without warmup, and such runs vary more than the bound from seed to seed "
                 "(docs/compare.md): repeat the comparison with other `--seed`s before dropping warmup."
             )
     unfinished = [arm for arm, (loss, _) in ends.items() if not math.isfinite(loss)]
