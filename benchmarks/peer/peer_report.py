@@ -5,7 +5,7 @@ token-budget batches (benchmarks/results/tokenizer_paper/), the same with fairse
 fairseq_batches/); and the outcome rule fixed in §8's protocol, for each package path against the authors'. The
 diagnosis of §8's results, the package's search and training on fairseq's batches with fairseq's position tables
 (benchmarks/results/positions_fairseq_batches/: arm C; its B, once run, in positions_fairseq_batches_b/), is set
-beside the authors' C, outside the rule, as is the package's B from one seed's weights and batches with another
+beside the authors' C, outside the rule, as are the package's runs from one seed's weights and batches with another
 seed's dropout masks (benchmarks/results/dropout_seed/, a second draw in dropout_seed_b/).
 
     python benchmarks/peer/peer_report.py [--plot benchmarks/results/peer/curves.png]
